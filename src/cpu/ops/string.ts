@@ -1,0 +1,158 @@
+/**
+ * String instructions movs/stos/lods/cmps/scas/ins/outs in byte/word/dword/qword forms, all
+ * address sizes, both directions, with rep/repe/repne. A repeated instruction is one instruction
+ * (one retired count); after every element rSI/rDI/rCX are up to date, so a fault part-way
+ * leaves the architectural progress and RIP on the instruction, and a restart continues.
+ */
+
+import { Mnemonic } from "iced-x86";
+import type { Cpu, Op } from "../cpu.ts";
+import { getZF } from "../flags.ts";
+import type { Insn } from "../insn.ts";
+import { getReg, readMem, setReg, szIdx, writeMem } from "../operands.ts";
+import { ES, FLAG_DF, FS, GS, RAX, RCX, RDI, RDX, RSI } from "../regs.ts";
+import { TWO32 } from "../u64.ts";
+import { alu, CMP } from "./alu.ts";
+import { checkIo } from "./system.ts";
+import { define } from "./registry.ts";
+
+const MOVS = 0, STOS = 1, LODS = 2, CMPS = 3, SCAS = 4, INS = 5, OUTS = 6;
+
+function offOf(c: Cpu, r: number, asz: number): number {
+  if (asz === 8) return c.hi[r]! * TWO32 + (c.lo[r]! >>> 0);
+  if (asz === 4) return c.lo[r]! >>> 0;
+  return c.lo[r]! & 0xffff;
+}
+
+function advance(c: Cpu, r: number, asz: number, delta: number): void {
+  if (asz === 8) {
+    const lo = c.lo[r]!;
+    const s = (lo >>> 0) + delta;
+    c.lo[r] = s | 0;
+    if (s > 0xffffffff) c.hi[r] = (c.hi[r]! + 1) | 0;
+    else if (s < 0) c.hi[r] = (c.hi[r]! - 1) | 0;
+  } else if (asz === 4) {
+    c.lo[r] = (c.lo[r]! + delta) | 0;
+    if (c.bits === 64) c.hi[r] = 0;
+  } else {
+    c.lo[r] = (c.lo[r]! & ~0xffff) | ((c.lo[r]! + delta) & 0xffff);
+  }
+}
+
+/** Linear address for a string operand at offset `off` in segment `seg`. */
+function strLin(c: Cpu, seg: number, off: number): number {
+  if (c.bits === 64) {
+    return seg === FS || seg === GS ? c.canon(c.segBase[seg]! + off) : c.canon(off);
+  }
+  return (c.segBase[seg]! + off) >>> 0;
+}
+
+function decCount(c: Cpu, asz: number): void {
+  advance(c, RCX, asz, -1);
+}
+
+function buildString(d: Insn, kind: number, size: number): Op {
+  const asz = d.addrSize, rep = d.rep, seg = d.strSeg, next = d.next, sz = szIdx(size);
+  const once = (c: Cpu, step: number): void => {
+    switch (kind) {
+      case MOVS: {
+        const v = readMem(c, strLin(c, seg, offOf(c, RSI, asz)), size);
+        writeMem(c, strLin(c, ES, offOf(c, RDI, asz)), size, v, c.tHi);
+        advance(c, RSI, asz, step);
+        advance(c, RDI, asz, step);
+        return;
+      }
+      case STOS: {
+        const v = getReg(c, RAX, size);
+        writeMem(c, strLin(c, ES, offOf(c, RDI, asz)), size, v, c.tHi);
+        advance(c, RDI, asz, step);
+        return;
+      }
+      case LODS: {
+        const v = readMem(c, strLin(c, seg, offOf(c, RSI, asz)), size);
+        setReg(c, RAX, size, v, c.tHi);
+        advance(c, RSI, asz, step);
+        return;
+      }
+      case CMPS: {
+        const a = readMem(c, strLin(c, seg, offOf(c, RSI, asz)), size), ah = c.tHi;
+        const b = readMem(c, strLin(c, ES, offOf(c, RDI, asz)), size), bh = c.tHi;
+        alu(c, CMP, sz, a, ah, b, bh);
+        advance(c, RSI, asz, step);
+        advance(c, RDI, asz, step);
+        return;
+      }
+      case SCAS: {
+        const a = getReg(c, RAX, size), ah = c.tHi;
+        const b = readMem(c, strLin(c, ES, offOf(c, RDI, asz)), size), bh = c.tHi;
+        alu(c, CMP, sz, a, ah, b, bh);
+        advance(c, RDI, asz, step);
+        return;
+      }
+      case INS: {
+        const port = c.lo[RDX]! & 0xffff;
+        checkIo(c, port, size);
+        const lin = strLin(c, ES, offOf(c, RDI, asz));
+        c.probe(lin, size, 1);
+        const v = c.host.ioIn(port, size as 1 | 2 | 4);
+        writeMem(c, lin, size, v, 0);
+        advance(c, RDI, asz, step);
+        return;
+      }
+      default: {
+        const port = c.lo[RDX]! & 0xffff;
+        checkIo(c, port, size);
+        const v = readMem(c, strLin(c, seg, offOf(c, RSI, asz)), size);
+        c.host.ioOut(port, size as 1 | 2 | 4, size === 4 ? v >>> 0 : v);
+        advance(c, RSI, asz, step);
+      }
+    }
+  };
+  const cond = kind === CMPS || kind === SCAS;
+  return (c) => {
+    const step = (c.eflags & FLAG_DF) ? -size : size;
+    if (rep === 0) once(c, step);
+    else {
+      while (offOf(c, RCX, asz) !== 0) {
+        once(c, step);
+        decCount(c, asz);
+        if (cond && (rep === 1 ? !getZF(c) : getZF(c))) break;
+      }
+    }
+    c.rip = next;
+    if (kind === INS || kind === OUTS) c.exitReq = true;
+  };
+}
+
+const TABLE: [Mnemonic, number, number][] = [
+  [Mnemonic.Movsb, MOVS, 1],
+  [Mnemonic.Movsw, MOVS, 2],
+  [Mnemonic.Movsd, MOVS, 4],
+  [Mnemonic.Movsq, MOVS, 8],
+  [Mnemonic.Stosb, STOS, 1],
+  [Mnemonic.Stosw, STOS, 2],
+  [Mnemonic.Stosd, STOS, 4],
+  [Mnemonic.Stosq, STOS, 8],
+  [Mnemonic.Lodsb, LODS, 1],
+  [Mnemonic.Lodsw, LODS, 2],
+  [Mnemonic.Lodsd, LODS, 4],
+  [Mnemonic.Lodsq, LODS, 8],
+  [Mnemonic.Cmpsb, CMPS, 1],
+  [Mnemonic.Cmpsw, CMPS, 2],
+  [Mnemonic.Cmpsd, CMPS, 4],
+  [Mnemonic.Cmpsq, CMPS, 8],
+  [Mnemonic.Scasb, SCAS, 1],
+  [Mnemonic.Scasw, SCAS, 2],
+  [Mnemonic.Scasd, SCAS, 4],
+  [Mnemonic.Scasq, SCAS, 8],
+  [Mnemonic.Insb, INS, 1],
+  [Mnemonic.Insw, INS, 2],
+  [Mnemonic.Insd, INS, 4],
+  [Mnemonic.Outsb, OUTS, 1],
+  [Mnemonic.Outsw, OUTS, 2],
+  [Mnemonic.Outsd, OUTS, 4],
+];
+for (const [m, kind, size] of TABLE) {
+  // Movsd/Cmpsd with operands are the SSE forms; those are registered by the SSE family.
+  define([m], (d) => buildString(d, kind, size));
+}

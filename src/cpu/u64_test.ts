@@ -1,0 +1,87 @@
+import assert from "node:assert/strict";
+import { divU128by64, hex64, mulLo64, mulS64, mulU64, parseHex64, toNum } from "./u64.ts";
+
+const M64 = (1n << 64n) - 1n;
+function split(x: bigint): [number, number] {
+  x &= M64;
+  return [Number(x & 0xffffffffn) | 0, Number(x >> 32n) | 0];
+}
+function join(words: ArrayLike<number>, n: number): bigint {
+  let r = 0n;
+  for (let i = n - 1; i >= 0; i--) r = (r << 32n) | BigInt(words[i]! >>> 0);
+  return r;
+}
+
+// xorshift for deterministic random cases
+let s = 0x12345678;
+function rnd64(): bigint {
+  let r = 0n;
+  for (let i = 0; i < 2; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    r = (r << 32n) | BigInt(s >>> 0);
+  }
+  return r;
+}
+
+const edges = [
+  0n,
+  1n,
+  2n,
+  0x7fffffffn,
+  0x80000000n,
+  0xffffffffn,
+  0x100000000n,
+  0x7fffffffffffffffn,
+  0x8000000000000000n,
+  0xffffffffffffffffn,
+  0x5851f42d4c957f2dn,
+];
+
+Deno.test("mulU64/mulLo64/mulS64 match BigInt", () => {
+  const vals = [...edges];
+  for (let i = 0; i < 200; i++) vals.push(rnd64());
+  const out = new Int32Array(4);
+  for (const a of vals) {
+    for (const b of vals.slice(0, 40)) {
+      const [al, ah] = split(a), [bl, bh] = split(b);
+      mulU64(al, ah, bl, bh, out);
+      assert.equal(join(out, 4), a * b);
+      mulLo64(al, ah, bl, bh, out);
+      assert.equal(join(out, 2), (a * b) & M64);
+      mulS64(al, ah, bl, bh, out);
+      const sa = BigInt.asIntN(64, a), sb = BigInt.asIntN(64, b);
+      assert.equal(join(out, 4), BigInt.asUintN(128, sa * sb));
+    }
+  }
+});
+
+Deno.test("divU128by64 matches BigInt", () => {
+  const out = new Int32Array(4);
+  for (let i = 0; i < 300; i++) {
+    const d = i < edges.length ? edges[i]! : rnd64() >> BigInt(i % 64);
+    const hi = i % 3 === 0 ? 0n : (rnd64() % (d === 0n ? 1n : d));
+    const lo = rnd64();
+    const n = (hi << 64n) | lo;
+    const [n0, n1] = split(lo), [n2, n3] = split(hi);
+    const [dl, dh] = split(d);
+    const ok = divU128by64(n0, n1, n2, n3, dl, dh, out);
+    if (d === 0n || n / d > M64) {
+      assert.equal(ok, false);
+    } else {
+      assert.equal(ok, true);
+      assert.equal(join(out, 2), n / d);
+      assert.equal(join([out[2]!, out[3]!], 2), n % d);
+    }
+  }
+});
+
+Deno.test("hex helpers", () => {
+  assert.equal(hex64(0, 0), "0x0");
+  assert.equal(hex64(-1, -1), "0xffffffffffffffff");
+  assert.equal(hex64(5, 1), "0x100000005");
+  assert.deepEqual(parseHex64("0xffffffff80000000"), [-2147483648, -1]);
+  assert.equal(parseHex64("0x"), null);
+  assert.equal(toNum(-4096, -1), -4096);
+});
