@@ -524,8 +524,8 @@ export class Cpu {
       const pa = this.wBase[i]! + off;
       if (this.codeMap[pa >>> 12] === 0) return pa;
     }
-    // Probe both the read and write rights up front (no side effects yet).
-    this.probe(lin, size, WALK_READ);
+    // A read-modify-write is checked as a write (hardware reports W=1 in the #PF error code);
+    // write rights imply read rights at every level (paging and VTL masks).
     this.probe(lin, size, WALK_WRITE);
     return -1;
   }
@@ -536,8 +536,11 @@ export class Cpu {
   /** Translates and checks every page of [lin, lin+size) for `kind` without touching data. */
   probe(lin: number, size: number, kind: number): void {
     this.translate(lin, kind, false);
-    const last = lin + size - 1;
-    if (Math.floor(last * INV4K) !== Math.floor(lin * INV4K)) this.translate(last, kind, false);
+    const page = Math.floor(lin * INV4K);
+    // A fault on the second page reports that page's first byte (as hardware does).
+    if (Math.floor((lin + size - 1) * INV4K) !== page) {
+      this.translate((page + 1) * 4096, kind, false);
+    }
   }
 
   /** Slow read of 1, 2, 4 or 8 bytes (8 returns low half, high in tHi). Returns int32 for 4. */
@@ -713,6 +716,7 @@ export class Cpu {
       ? RIGHT_UX
       : RIGHT_KX;
     if ((rights & need) === 0) {
+      if (this.#peeking) throw FAULT;
       if (rights & RIGHT_GP_ON_VIOLATION) this.raise(VEC_GP, 0);
       this.host.protectionFault(
         gpa,
@@ -723,6 +727,7 @@ export class Cpu {
       throw ABORT;
     }
     const base = (r >>> 5) * PAGE_SIZE;
+    if (this.#peeking) return base + off;
     if (fill && user === (this.cpl === 3)) {
       const vpn = Math.floor(lin * INV4K);
       const i = vpn & TLB_MASK;
@@ -764,8 +769,44 @@ export class Cpu {
   }
 
   #pf(lin: number, err: number): never {
+    if (this.#peeking) throw FAULT;
     this.cr2 = lin;
     return this.raise(VEC_PF, err);
+  }
+
+  #peeking = false;
+
+  /**
+   * Reads up to `max` code bytes at the current RIP without side effects (no accessed bits, no
+   * faults, no TLB fills); stops at the first unreadable byte. For event records and diagnostics.
+   */
+  peekCode(max = 15): Uint8Array {
+    const out: number[] = [];
+    const saved = [this.cr2, this.faultVec, this.faultErr, this.tHi, this.tLo];
+    const savedHas = this.faultHasErr;
+    this.#peeking = true;
+    try {
+      for (let k = 0; k < max; k++) {
+        const off = this.rip + k;
+        const lin = this.bits === 64 ? off : (this.segBase[CS]! + off) >>> 0;
+        const pa = this.translateAs(lin, WALK_EXEC, false, this.cpl === 3, false);
+        if (pa < 0) break;
+        out.push(this.u8[pa]!);
+      }
+    } catch (e) {
+      if (e !== FAULT && e !== ABORT) throw e;
+    } finally {
+      this.#peeking = false;
+      [this.cr2, this.faultVec, this.faultErr, this.tHi, this.tLo] = saved as [
+        number,
+        number,
+        number,
+        number,
+        number,
+      ];
+      this.faultHasErr = savedHas;
+    }
+    return Uint8Array.from(out);
   }
 
   // Walk outputs (avoid allocation).
@@ -781,6 +822,7 @@ export class Cpu {
       return 0; // not present
     }
     if ((r & RIGHT_R) === 0) {
+      if (this.#peeking) throw FAULT;
       this.host.protectionFault(gpa, lin, ACCESS_READ);
       this.exitReq = true;
       throw ABORT;
@@ -792,6 +834,7 @@ export class Cpu {
 
   /** Sets bits in the low half of a paging-structure entry (accessed/dirty). */
   #pteSet(gpa: number, lin: number, bits: number): void {
+    if (this.#peeking) return;
     const r = this.host.resolveGpa(Math.floor(gpa * INV4K));
     if (r < 0) return;
     if ((r & RIGHT_W) === 0) {
@@ -1064,15 +1107,20 @@ export class Cpu {
     const end = start + budget;
     this.exitReq = false;
     while (this.icount < end && !this.exitReq) {
-      if (this.halted || this.shutdown) break;
+      if (this.shutdown) break;
       if (this.intrPending && !this.shadow && (this.eflags & FLAG_IF)) {
         const vec = this.host.interruptAck();
         if (vec >= 0) {
-          this.deliverInterrupt(vec);
+          try {
+            this.deliverInterrupt(vec);
+          } catch (e) {
+            this.#onThrow(e);
+          }
           continue;
         }
         this.intrPending = false;
       }
+      if (this.halted) break;
       let b: Block;
       try {
         b = this.fetchBlock();

@@ -71,7 +71,7 @@ export class TestHost implements CpuHost {
   interruptAck(): number {
     return -1;
   }
-  onException(vector: number): void {
+  onException(vector: number, _hasErrorCode: boolean, _errorCode: number, _cr2: number): void {
     this.exceptions.push(vector);
   }
   onInterrupt(): void {}

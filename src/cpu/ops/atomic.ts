@@ -79,7 +79,6 @@ function buildCmpxchgNb(d: Insn, wide: boolean): Op {
     if (wide && (lin % 16) !== 0) c.raise(VEC_GP, 0);
     // Read-modify-write of 8 (two dwords) or 16 (two qwords) bytes.
     const half = wide ? 8 : 4;
-    c.probe(lin, half * 2, 0);
     c.probe(lin, half * 2, 1);
     let eq: boolean;
     materialize(c);

@@ -57,7 +57,8 @@ function buildBt(d: Insn, op: number): Op {
       c.rip = next;
     };
   }
-  // Register bit offset: signed, addresses the bit string beyond the operand.
+  // Register bit offset: signed, addresses the bit string beyond the operand. The access is the
+  // operand-sized word containing the bit (as hardware does; it matters for faults).
   const s = src.reg;
   return (c) => {
     let off: number;
@@ -65,16 +66,19 @@ function buildBt(d: Insn, op: number): Op {
     else if (size === 4) off = c.lo[s]!;
     else off = (c.lo[s]! << 16) >> 16;
     const lin = ea(c);
-    const byteOff = Math.floor(off / 8);
-    const b = ((off % 8) + 8) % 8;
-    const byteLin = c.bits === 64 ? lin + byteOff : (lin + byteOff) >>> 0;
+    const wordOff = Math.floor(off / bits) * size;
+    const b = off - Math.floor(off / bits) * bits;
+    const wl = c.bits === 64 ? c.canon(lin + wordOff) : (lin + wordOff) >>> 0;
     if (op === BT) {
-      const v = c.read8(byteLin);
-      setArithFlags(c, FLAG_CF, ((v >>> b) & 1) ? FLAG_CF : 0);
+      const lo = readMem(c, wl, size), hi = c.tHi;
+      const word = b < 32 ? lo : hi;
+      setArithFlags(c, FLAG_CF, ((word >>> (b & 31)) & 1) ? FLAG_CF : 0);
     } else {
-      const v = rmwBegin(c, byteLin, 1);
-      setArithFlags(c, FLAG_CF, ((v >>> b) & 1) ? FLAG_CF : 0);
-      rmwEnd(c, 1, applyBit(op, v, b), 0);
+      const lo = rmwBegin(c, wl, size), hi = c.tHi;
+      const word = b < 32 ? lo : hi;
+      setArithFlags(c, FLAG_CF, ((word >>> (b & 31)) & 1) ? FLAG_CF : 0);
+      if (b < 32) rmwEnd(c, size, applyBit(op, lo, b), hi);
+      else rmwEnd(c, size, lo, applyBit(op, hi, b - 32));
     }
     c.rip = next;
   };

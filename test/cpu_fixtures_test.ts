@@ -1,0 +1,207 @@
+/**
+ * Runs every CPU fixture (results recorded on a real x86-64 CPU by tools/fixturegen) in the
+ * emulator's CPU and compares registers, defined flags, RIP, memory and faults.
+ *
+ * Families listed in PENDING are not expected to pass yet; they still run, and the test fails if
+ * one of them starts passing (so the list cannot go stale) or if any other family has a mismatch.
+ */
+
+import assert from "node:assert/strict";
+import {
+  expectedMemory,
+  type FixtureCase,
+  GPR_NAMES,
+  hex,
+  initialMemory,
+  listFamilies,
+  loadFixtures,
+  MEM_SIZE,
+} from "./fixtures/cpu/load.ts";
+import { makeCpu } from "../src/cpu/testing.ts";
+import type { Cpu } from "../src/cpu/cpu.ts";
+import {
+  CR0_PE,
+  CR0_PG,
+  CR4_PAE,
+  CS,
+  DS,
+  EFER_LMA,
+  EFER_LME,
+  EFER_NXE,
+  ES,
+  FS,
+  GS,
+  SS,
+} from "../src/cpu/regs.ts";
+
+/** Families that need instructions the CPU does not implement yet (with the reason). */
+const PENDING: Record<string, string> = {
+  sse_int: "SSE/SSE2 integer instructions are not implemented yet",
+  sse_fp: "SSE/SSE2 floating point is not implemented yet",
+  bmi: "BMI1/BMI2/ADX instructions are not implemented yet",
+};
+
+const DATA_PHYS = 0x100000;
+const CODE_PHYS = 0x200000;
+const DATA_LIN = 0x10000000;
+const CODE_LIN = 0x20000000;
+
+function setupPaging(cpu: Cpu): void {
+  const m = cpu.mem;
+  const PML4 = 0x1000, PDPT = 0x2000, PD = 0x3000, PT_DATA = 0x4000, PT_CODE = 0x5000;
+  m.u8.fill(0, PML4, 0x6000);
+  const put = (a: number, v: number) => m.dv.setUint32(a, v, true);
+  put(PML4, PDPT | 7);
+  put(PDPT, PD | 7);
+  put(PD + (DATA_LIN >>> 21) * 8, PT_DATA | 7);
+  put(PD + (CODE_LIN >>> 21) * 8, PT_CODE | 7);
+  // Data: two user RW pages (NX); code: two user read/execute pages.
+  for (let i = 0; i < 2; i++) {
+    put(PT_DATA + (((DATA_LIN >>> 12) & 511) + i) * 8, (DATA_PHYS + i * 4096) | 7);
+    m.dv.setUint32(PT_DATA + (((DATA_LIN >>> 12) & 511) + i) * 8 + 4, 0x80000000, true);
+    put(PT_CODE + (((CODE_LIN >>> 12) & 511) + i) * 8, (CODE_PHYS + i * 4096) | 5);
+  }
+  cpu.cr3 = PML4;
+  cpu.cr4 = CR4_PAE;
+  cpu.efer = EFER_LME | EFER_LMA | EFER_NXE;
+  cpu.cr0 = (CR0_PE | CR0_PG | 0x10 | 0x20 | 0x10000) | 0;
+  cpu.setSegment(CS, 0x33, 0, 0xffffffff, 0xa0fb);
+  for (const s of [DS, ES, SS, FS, GS]) cpu.setSegment(s, 0x2b, 0, 0xffffffff, 0xc0f3);
+  cpu.idtLimit = 0; // any exception: recorded by the host, then a triple fault ends the case
+  cpu.updateMode();
+  cpu.flushTlbAll();
+}
+
+interface Outcome {
+  ok: boolean;
+  why: string;
+}
+
+function big(lo: number, hi: number): bigint {
+  return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+}
+
+function runCase(t: ReturnType<typeof makeCpu>, c: FixtureCase): Outcome {
+  const { cpu, mem, host } = t;
+  cpu.reset();
+  setupPaging(cpu);
+  mem.writeBytes(DATA_PHYS, initialMemory(c));
+  const code = Uint8Array.from(c.code.match(/../g)!.map((h) => parseInt(h, 16)));
+  mem.writeBytes(CODE_PHYS, new Uint8Array(8192).fill(0xcc));
+  mem.writeBytes(CODE_PHYS, code);
+  // The runner appends `jmp qword [rip+0]` to return; some cases read those bytes.
+  mem.writeBytes(CODE_PHYS + code.length, Uint8Array.of(0xff, 0x25, 0, 0, 0, 0));
+  GPR_NAMES.forEach((n, i) => {
+    const v = hex(c.regs_in[n]);
+    cpu.lo[i] = Number(v & 0xffffffffn) | 0;
+    cpu.hi[i] = Number(v >> 32n) | 0;
+  });
+  cpu.setRflags(Number(hex(c.rflags_in)));
+  cpu.rip = CODE_LIN;
+  host.exceptions.length = 0;
+  let fault: { vector: number; err: number; cr2: number; rip: number } | null = null;
+  const regsAtFault: bigint[] = [];
+  let flagsAtFault = 0;
+  host.onException = (vector: number, _has: boolean, err: number, cr2: number) => {
+    if (fault === null) {
+      fault = { vector, err, cr2, rip: cpu.rip };
+      for (let i = 0; i < 16; i++) regsAtFault.push(big(cpu.lo[i]!, cpu.hi[i]!));
+      flagsAtFault = cpu.getRflags();
+    }
+    cpu.shutdown = true;
+  };
+  const end = CODE_LIN + code.length;
+  for (
+    let steps = 0;
+    steps < 100000 && cpu.rip !== end && fault === null && !cpu.shutdown;
+    steps++
+  ) {
+    cpu.run(1);
+  }
+  const f = fault as { vector: number; err: number; cr2: number; rip: number } | null;
+  const regs = f !== null
+    ? regsAtFault
+    : Array.from({ length: 16 }, (_, i) => big(cpu.lo[i]!, cpu.hi[i]!));
+  const rflags = f !== null ? flagsAtFault : cpu.getRflags();
+  const rip = f !== null ? f.rip : cpu.rip;
+  // Faults
+  if (c.fault !== null) {
+    if (f === null) return { ok: false, why: `expected #${c.fault.vector}, no fault` };
+    if (f.vector !== c.fault.vector) {
+      return { ok: false, why: `expected vector ${c.fault.vector}, got ${f.vector}` };
+    }
+    if (c.fault.vector === 14) {
+      if (BigInt(f.cr2) !== hex(c.fault.addr)) {
+        return { ok: false, why: `cr2 ${f.cr2.toString(16)} != ${c.fault.addr}` };
+      }
+      if (BigInt(f.err) !== hex(c.fault.error_code)) {
+        return { ok: false, why: `#PF error ${f.err.toString(16)} != ${c.fault.error_code}` };
+      }
+    }
+  } else if (f !== null) {
+    return { ok: false, why: `unexpected exception ${f.vector} at rip ${f.rip.toString(16)}` };
+  }
+  for (let i = 0; i < 16; i++) {
+    const n = GPR_NAMES[i]!;
+    if (c.undefined_regs.includes(n)) continue;
+    const want = hex(c.regs_out[n]);
+    if (regs[i] !== want) {
+      return { ok: false, why: `${n} = 0x${regs[i]!.toString(16)}, want ${c.regs_out[n]}` };
+    }
+  }
+  const mask = Number(hex(c.flags_mask));
+  if ((rflags & mask) !== (Number(hex(c.rflags_out)) & mask)) {
+    return {
+      ok: false,
+      why: `rflags 0x${(rflags & mask).toString(16)} != 0x${
+        (Number(hex(c.rflags_out)) & mask).toString(16)
+      } (mask ${c.flags_mask})`,
+    };
+  }
+  if (BigInt(rip) !== hex(c.rip_out)) {
+    return { ok: false, why: `rip 0x${rip.toString(16)} != ${c.rip_out}` };
+  }
+  const want = expectedMemory(c);
+  const got = mem.u8.subarray(DATA_PHYS, DATA_PHYS + MEM_SIZE);
+  for (let i = 0; i < MEM_SIZE; i++) {
+    if (got[i] !== want[i]) {
+      return {
+        ok: false,
+        why: `memory at 0x${(DATA_LIN + i).toString(16)}: 0x${got[i]!.toString(16)} != 0x${
+          want[i]!.toString(16)
+        }`,
+      };
+    }
+  }
+  return { ok: true, why: "" };
+}
+
+const families = await listFamilies();
+
+for (const family of families) {
+  Deno.test(`cpu fixtures: ${family}`, async () => {
+    const t = makeCpu(8 << 20);
+    let total = 0, failed = 0;
+    const examples: string[] = [];
+    for await (const c of loadFixtures(family)) {
+      total++;
+      let r: Outcome;
+      try {
+        r = runCase(t, c);
+      } catch (e) {
+        r = { ok: false, why: `host exception: ${(e as Error).message}` };
+      }
+      if (!r.ok) {
+        failed++;
+        if (examples.length < 8) examples.push(`  ${c.id} [${c.asm}]: ${r.why}`);
+      }
+    }
+    const pending = PENDING[family];
+    if (pending !== undefined) {
+      console.log(`${family}: ${failed}/${total} failing — pending: ${pending}`);
+      assert.ok(failed > 0, `${family} now passes: remove it from PENDING`);
+      return;
+    }
+    assert.equal(failed, 0, `${failed}/${total} ${family} cases differ:\n${examples.join("\n")}`);
+  });
+}
