@@ -250,6 +250,15 @@ export function fieldsOf(kind: EventKind): readonly FieldSpec[] {
 }
 
 /**
+ * How layers below the machine report events: they give the kind-specific fields; the machine
+ * fills in the position (seq, icount, and the VP's VTL/RIP/instruction unless `rip` overrides
+ * the RIP, e.g. to point at a VMCALL after RIP has moved past it).
+ */
+export interface Emitter {
+  emit<K extends EventKind>(vp: number, kind: K, fields: EventFields<K>, rip?: number): void;
+}
+
+/**
  * Where the machine sends events. The machine fills in the position; emitters below the machine
  * (hv, devices) call `emit` with the kind-specific fields only.
  */

@@ -131,6 +131,21 @@ export class Cpu {
   readonly regBuf = new ArrayBuffer(16 * 4 * 2);
   readonly lo = new Int32Array(this.regBuf, 0, 16);
   readonly hi = new Int32Array(this.regBuf, 64, 16);
+  /** XMM0-15, four little-endian dwords each (xmm[4*n] is bits 31:0 of XMMn). */
+  readonly xmm = new Int32Array(64);
+  mxcsr = 0x1f80;
+  /**
+   * x87 state as stored by FXSAVE: control, status, abridged-free full tag word, last
+   * instruction/data pointers and opcode, and ST0-ST7 as raw 80-bit values (10 bytes each,
+   * physical register order R0-R7).
+   */
+  fcw = 0x37f;
+  fsw = 0;
+  ftw = 0xffff;
+  fop = 0;
+  fip = 0;
+  fdp = 0;
+  readonly fpr = new Uint8Array(80);
   /** RIP: canonical signed number in 64-bit mode, else 0..2^32-1 (EIP/IP). */
   rip = 0xfff0;
 
@@ -273,6 +288,15 @@ export class Cpu {
     this.dr.fill(0);
     this.dr[6] = 0xffff0ff0;
     this.dr[7] = 0x400;
+    this.xmm.fill(0);
+    this.mxcsr = 0x1f80;
+    this.fcw = 0x40;
+    this.fsw = 0;
+    this.ftw = 0xffff;
+    this.fop = 0;
+    this.fip = 0;
+    this.fdp = 0;
+    this.fpr.fill(0);
     this.halted = false;
     this.shutdown = false;
     this.shadow = false;
