@@ -804,14 +804,14 @@ export class Cpu {
    * Reads up to `max` code bytes at the current RIP without side effects (no accessed bits, no
    * faults, no TLB fills); stops at the first unreadable byte. For event records and diagnostics.
    */
-  peekCode(max = 15): Uint8Array {
+  peekCode(max = 15, rip = this.rip): Uint8Array {
     const out: number[] = [];
     const saved = [this.cr2, this.faultVec, this.faultErr, this.tHi, this.tLo];
     const savedHas = this.faultHasErr;
     this.#peeking = true;
     try {
       for (let k = 0; k < max; k++) {
-        const off = this.rip + k;
+        const off = rip + k;
         const lin = this.bits === 64 ? off : (this.segBase[CS]! + off) >>> 0;
         const pa = this.translateAs(lin, WALK_EXEC, false, this.cpl === 3, false);
         if (pa < 0) break;

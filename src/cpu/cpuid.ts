@@ -30,7 +30,10 @@ const L1_ECX = (1 << 13) | // CX16: cmpxchg16b (atomic.ts)
 
 // Leaf 7.0 EBX
 const L7_EBX = (1 << 0) | // FSGSBASE (system.ts)
+  (1 << 3) | // BMI1: andn bextr blsi blsmsk blsr (ops/bmi.ts), tzcnt (bit.ts)
   (1 << 7) | // SMEP (cpu.ts translate)
+  (1 << 8) | // BMI2: bzhi pdep pext rorx sarx shlx shrx mulx (ops/bmi.ts)
+  (1 << 19) | // ADX: adcx adox (ops/bmi.ts)
   (1 << 20); // SMAP (cpu.ts translate, stac/clac)
 
 // Leaf 0x80000001

@@ -1,5 +1,6 @@
 /** Registers every instruction family with the builder registry (import for side effects). */
 import "./alu.ts";
+import "./bmi.ts";
 import "./atomic.ts";
 import "./bit.ts";
 import "./branch.ts";

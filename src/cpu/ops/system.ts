@@ -96,8 +96,9 @@ function buildOut(d: Insn): Op {
     const port = fixed >= 0 ? fixed : c.lo[RDX]! & 0xffff;
     checkIo(c, port, size);
     const v = size === 4 ? c.lo[RAX]! >>> 0 : c.lo[RAX]! & (size === 1 ? 0xff : 0xffff);
-    c.rip = next;
+    // RIP still points at the OUT while the device sees it (event positions name the OUT).
     c.host.ioOut(port, size, v);
+    c.rip = next;
     c.exitReq = true;
   };
 }

@@ -1,0 +1,194 @@
+/**
+ * `boot [guest] [options]`: runs a guest from reset, recording a trace. With no guest, the
+ * built-in VSM demo runs and the trace goes to traces/demo.vtlrr.
+ */
+
+import { ConfigError, configToJson, DEFAULT_CONFIG, validateConfig } from "../machine/config.ts";
+import { type InputSource, LiveInput, NoInput } from "../machine/inputs.ts";
+import { LoadError } from "../machine/loader.ts";
+import { Machine } from "../machine/machine.ts";
+import { currentFormat, type TraceHeader } from "../trace/header.ts";
+import { fileSink, TraceWriter } from "../trace/writer.ts";
+import { fmtInt, parse, parseMiB, parseNumber } from "./args.ts";
+import { UsageError } from "./errors.ts";
+import { builtinGuest, builtinNames, fileGuest, readGuestFile } from "./guest.ts";
+import { pipeStdin, runLoop, stdinIsPiped } from "./run.ts";
+import { EMULATOR_VERSION, gitCommit } from "./version.ts";
+import type { Machine as M } from "../machine/machine.ts";
+
+export const BOOT_USAGE = `usage: deno task boot [GUEST] [options]
+  GUEST                 a built-in guest (${builtinNames().join(", ")}; default demo) or a file
+  --trace PATH          where to write the trace (default traces/<guest>.vtlrr)
+  --flat ADDR           load GUEST as a flat binary at ADDR ...
+  --entry ADDR          ... and enter it in 64-bit mode at ADDR (identity paging by the loader)
+  --vps N               virtual processors (default ${DEFAULT_CONFIG.vps})
+  --max-vtl N           highest VTL the guest may enable (default ${DEFAULT_CONFIG.maxVtl})
+  --mem SIZE            guest RAM, e.g. 64M or 1G (default ${DEFAULT_CONFIG.memMiB}M)
+  --hv-profile P        hyperv (default) or kvm-rfc
+  --input FILE|-        serial input (recorded in the trace); piped stdin is used by default
+  --checkpoint N        a state-hash checkpoint every N instructions (0: none)
+  --quantum N           instructions per VP turn (default ${DEFAULT_CONFIG.quantum})
+  --max-instructions N  stop after N instructions
+  --seed S              recorded in the header (default 0)
+  --quiet               do not print the guest's serial output`;
+
+export interface BootSummary {
+  readonly machine: M;
+  readonly wallMs: number;
+  readonly tracePath: string;
+  readonly traceBytes: number;
+}
+
+export function summaryLine(m: M, wallMs: number, tracePath: string, traceBytes: number): string {
+  const kinds = [...m.counts.entries()].sort(([a], [b]) => a < b ? -1 : 1)
+    .map(([k, n]) => `${k} ${fmtInt(n)}`).join(", ");
+  const events = [...m.counts.values()].reduce((a, b) => a + b, 0);
+  const e = m.exit;
+  const exit = e === null
+    ? "still running"
+    : e.reason === "debug_exit"
+    ? `exit debug_exit value ${e.value} (status ${e.status})`
+    : `exit ${e.reason}`;
+  const mips = wallMs > 0 ? m.icount / wallMs / 1000 : 0;
+  return `vtlrr: ${fmtInt(m.icount)} instructions, ${fmtInt(events)} events (${kinds}), ` +
+    `${fmtInt(m.counts.get("vtl_switch") ?? 0)} VTL switches, ${exit}, ` +
+    `${(wallMs / 1000).toFixed(2)} s, ${mips.toFixed(1)} MIPS, trace ${tracePath} (${
+      fmtInt(traceBytes)
+    } bytes)`;
+}
+
+/** Process exit status for a finished boot. */
+export function exitStatus(m: M): number {
+  const e = m.exit;
+  if (e === null) return 0;
+  switch (e.reason) {
+    case "debug_exit":
+      return e.value & 0xff;
+    case "triple_fault":
+    case "shutdown":
+      return 1;
+    case "interrupted":
+      return 130;
+    default:
+      return 0;
+  }
+}
+
+export async function boot(args: string[]): Promise<number> {
+  const { values: v, positionals } = parse("boot", args, {
+    trace: { type: "string" },
+    flat: { type: "string" },
+    entry: { type: "string" },
+    vps: { type: "string" },
+    "max-vtl": { type: "string" },
+    mem: { type: "string" },
+    "hv-profile": { type: "string" },
+    input: { type: "string" },
+    checkpoint: { type: "string" },
+    quantum: { type: "string" },
+    "max-instructions": { type: "string" },
+    seed: { type: "string" },
+    quiet: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (v.help) {
+    console.log(BOOT_USAGE);
+    return 0;
+  }
+  if (positionals.length > 1) {
+    throw new UsageError(`boot: one guest expected, got ${positionals.length}`);
+  }
+  const guestArg = positionals[0] ?? "demo";
+  if ((v.flat === undefined) !== (v.entry === undefined)) {
+    throw new UsageError("boot: --flat and --entry go together");
+  }
+  let config;
+  try {
+    config = validateConfig({
+      ...DEFAULT_CONFIG,
+      ...(v.vps !== undefined ? { vps: parseNumber("--vps", v.vps) } : {}),
+      ...(v["max-vtl"] !== undefined ? { maxVtl: parseNumber("--max-vtl", v["max-vtl"]) } : {}),
+      ...(v.mem !== undefined ? { memMiB: parseMiB("--mem", v.mem) } : {}),
+      ...(v["hv-profile"] !== undefined ? { hvProfile: v["hv-profile"] } : {}),
+      ...(v.checkpoint !== undefined
+        ? { checkpointInterval: parseNumber("--checkpoint", v.checkpoint) }
+        : {}),
+      ...(v.quantum !== undefined ? { quantum: parseNumber("--quantum", v.quantum) } : {}),
+      ...(v["max-instructions"] !== undefined
+        ? { maxInstructions: parseNumber("--max-instructions", v["max-instructions"]) }
+        : {}),
+      loader: v.flat !== undefined
+        ? {
+          kind: "flat",
+          load: parseNumber("--flat", v.flat),
+          entry: parseNumber("--entry", v.entry!),
+        }
+        : { kind: "builtin" },
+    });
+  } catch (e) {
+    if (e instanceof ConfigError) throw new UsageError(`boot: ${e.message}`);
+    throw e;
+  }
+  const isBuiltin = v.flat === undefined && builtinNames().includes(guestArg);
+  if (!isBuiltin && v.flat === undefined) {
+    await readGuestFile(guestArg); // a clear error for a missing file first
+    throw new UsageError(
+      `boot: ${guestArg} is not a built-in guest; load a file with --flat ADDR --entry ADDR`,
+    );
+  }
+  const guest = isBuiltin ? await builtinGuest(guestArg) : await fileGuest(guestArg, config);
+  // Inputs.
+  let input: InputSource = new NoInput();
+  if (v.input !== undefined || stdinIsPiped()) {
+    const live = new LiveInput(config.inputPollInterval);
+    if (v.input !== undefined && v.input !== "-") {
+      live.push(await readGuestFileAs(v.input));
+      live.close();
+    } else pipeStdin(live);
+    input = live;
+  }
+  const tracePath = v.trace ?? `traces/${guest.identity.name.replace(/\.[^.]*$/, "")}.vtlrr`;
+  const header: TraceHeader = {
+    format: currentFormat(),
+    emulator: { name: "vtlrr", version: EMULATOR_VERSION, commit: gitCommit() },
+    guest: guest.identity,
+    config: configToJson(config),
+    seed: v.seed ?? "0",
+    flags: [],
+  };
+  let sink;
+  try {
+    sink = await fileSink(tracePath);
+  } catch (e) {
+    throw new UsageError(`Cannot write trace ${tracePath}: ${(e as Error).message}`);
+  }
+  const writer = await TraceWriter.create(sink, header);
+  let machine: Machine;
+  try {
+    machine = new Machine(config, guest.loader, writer, input);
+  } catch (e) {
+    if (e instanceof LoadError) throw new UsageError(e.message);
+    throw e;
+  }
+  const r = await runLoop({ machine, writer, echo: !v.quiet });
+  await writer.close();
+  const stats = writer.stats;
+  console.error(summaryLine(machine, r.wallMs, tracePath, stats.bytesWritten));
+  const unimpl = [...machine.code.unimplemented.keys()];
+  if (unimpl.length) {
+    console.error(`vtlrr: note: unimplemented instructions raised #UD: ${unimpl.join(", ")}`);
+  }
+  return exitStatus(machine);
+}
+
+async function readGuestFileAs(path: string): Promise<Uint8Array> {
+  try {
+    return await Deno.readFile(path);
+  } catch (e) {
+    throw new UsageError(
+      `Cannot read input ${path}: ${
+        e instanceof Deno.errors.NotFound ? "No such file" : (e as Error).message
+      }`,
+    );
+  }
+}

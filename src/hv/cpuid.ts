@@ -1,0 +1,53 @@
+/**
+ * Hypervisor CPUID leaves 0x40000000-0x4000000A (TLFS §2.4, spec/vsm.md §7.5). Rule: advertise
+ * exactly what is implemented. Also sets CPUID.1:ECX.31 (hypervisor present).
+ */
+
+import type { Partition } from "./partition.ts";
+
+const MAX_LEAF = 0x4000000a;
+
+// 0x40000003 EAX: partition privileges (low half).
+const PRIV_EAX = (1 << 1) | // AccessPartitionReferenceCounter: HV_X64_MSR_TIME_REF_COUNT
+  (1 << 4) | // AccessIntrCtrlRegs: EOI/ICR/TPR MSRs, VP assist page
+  (1 << 5) | // AccessHypercallMsrs: GUEST_OS_ID, HYPERCALL
+  (1 << 6) | // AccessVpIndex
+  (1 << 11); // AccessFrequencyRegs: TSC/APIC frequency MSRs
+// 0x40000003 EBX: partition privileges (high half).
+const PRIV_EBX = (1 << 16) | // AccessVsm
+  (1 << 17); // AccessVpRegisters
+
+export function hvCpuid(p: Partition, leaf: number, _sub: number, out: Int32Array): void {
+  if (leaf === 1) {
+    out[2] = out[2]! | (1 << 31);
+    return;
+  }
+  if (leaf < 0x40000000 || leaf > 0x400000ff) return;
+  out.fill(0);
+  switch (leaf) {
+    case 0x40000000:
+      out[0] = MAX_LEAF;
+      out[1] = 0x7263694d; // "Micr"
+      out[2] = 0x666f736f; // "osof"
+      out[3] = 0x76482074; // "t Hv"
+      return;
+    case 0x40000001:
+      out[0] = 0x31237648; // "Hv#1"
+      return;
+    case 0x40000002:
+      out[0] = 0x00003839; // build 14393
+      out[1] = 0x000a0000; // 10.0
+      return;
+    case 0x40000003:
+      out[0] = PRIV_EAX;
+      out[1] = PRIV_EBX;
+      return;
+    case 0x40000004:
+      out[1] = -1; // spinlock retries: never notify
+      return;
+    case 0x40000005:
+      out[0] = p.vps.length;
+      out[1] = p.vps.length;
+      return;
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * Secure memory intercepts (TLFS §15.9.2, §15.13; spec/vsm.md §5.2-5.4). When an access by VTL n
+ * violates a protection set by a higher VTL m, the instruction is abandoned without side effects
+ * (RIP stays on it), an HV_X64_MEMORY_INTERCEPT_MESSAGE is built, and the VP enters VTL m.
+ *
+ * Delivery: the message is written to VTL m's VP assist page intercept-message area (offset
+ * 0x70, the "intercept page" form) and VTL m is entered with entry reason Intercept (3).
+ * SynIC SINT0 delivery (entry reason Interrupt) is part of the SynIC work.
+ */
+
+import type { Vtl } from "../core/vtl.ts";
+import { CR0_AM, CR0_PE, CS, DS, EFER_LMA, SS } from "../cpu/regs.ts";
+import { hiOf } from "../cpu/u64.ts";
+import { PROT_KX, PROT_R, PROT_UX, PROT_W } from "../memory/protection.ts";
+import {
+  HvMessageTypeGpaIntercept,
+  HvVtlEntryReasonIntercept,
+  VP_ASSIST_ENTRY_REASON,
+  VP_ASSIST_INTERCEPT_MESSAGE,
+} from "./hvdef.ts";
+import type { HvVp, Partition } from "./partition.ts";
+import { switchVtl } from "./vsm.ts";
+
+/** Builds the 256-byte HV_MESSAGE for a GPA intercept (spec §5.4). */
+export function gpaInterceptMessage(
+  p: Partition,
+  vp: HvVp,
+  gpa: number,
+  gva: number,
+  access: number,
+): Uint8Array {
+  const cpu = vp.cpu;
+  const m = new Uint8Array(256);
+  const dv = new DataView(m.buffer);
+  const kvm = p.config.profile === "kvm-rfc";
+  dv.setUint32(0, HvMessageTypeGpaIntercept, true);
+  m[4] = kvm ? 240 : 80; // PayloadSize
+  // Payload at 16: HV_X64_INTERCEPT_MESSAGE_HEADER (40 bytes).
+  const P = 16;
+  const insn = cpu.peekCode(15);
+  dv.setUint32(P + 0, vp.index, true);
+  m[P + 4] = 0; // instruction length: not guaranteed for memory intercepts
+  m[P + 5] = access; // HV_INTERCEPT_ACCESS_TYPE: 0 read, 1 write, 2 execute
+  const execState = (cpu.cpl & 3) | ((cpu.cr0 & CR0_PE) ? 4 : 0) | ((cpu.cr0 & CR0_AM) ? 8 : 0) |
+    ((cpu.efer & EFER_LMA) ? 16 : 0) | ((vp.activeVtl & 0xf) << 7);
+  dv.setUint16(P + 6, execState, true);
+  const seg = (off: number, s: number) => {
+    dv.setInt32(off, cpu.segBase[s]! | 0, true);
+    dv.setInt32(off + 4, hiOf(cpu.segBase[s]!), true);
+    dv.setUint32(off + 8, cpu.segLimit[s]! >>> 0, true);
+    dv.setUint16(off + 12, cpu.segSel[s]!, true);
+    dv.setUint16(off + 14, cpu.segAttr[s]! & 0xffff, true);
+  };
+  seg(P + 8, CS);
+  dv.setInt32(P + 24, cpu.rip | 0, true);
+  dv.setInt32(P + 28, hiOf(cpu.rip), true);
+  dv.setInt32(P + 32, cpu.getRflags(), true);
+  // HV_X64_MEMORY_INTERCEPT_MESSAGE body.
+  dv.setUint32(P + 40, 6, true); // CacheType: WB
+  m[P + 44] = insn.length;
+  m[P + 45] = 0x3; // GvaValid | GvaGpaValid
+  dv.setInt32(P + 48, gva | 0, true);
+  dv.setInt32(P + 52, hiOf(gva), true);
+  dv.setInt32(P + 56, gpa | 0, true);
+  dv.setInt32(P + 60, hiOf(gpa), true);
+  m.set(insn.subarray(0, 16), P + 64);
+  if (kvm) {
+    // The KVM RFC / QEMU PoC tail: DS, SS and the 16 GPRs (240-byte payload).
+    seg(P + 80, DS);
+    seg(P + 96, SS);
+    for (let i = 0; i < 16; i++) {
+      dv.setInt32(P + 112 + i * 8, cpu.lo[i]!, true);
+      dv.setInt32(P + 116 + i * 8, cpu.hi[i]!, true);
+    }
+  }
+  return m;
+}
+
+/** The protection right an access needs (kernel/user execute per CPL when MBEC applies). */
+function needed(access: number, user: boolean): number {
+  return access === 0 ? PROT_R : access === 1 ? PROT_W : user ? PROT_UX : PROT_KX;
+}
+
+/**
+ * Handles a protection violation on `vp`: returns the VTL entered, or -1 when no higher VTL
+ * enabled on this VP set the protection.
+ */
+export function handleProtectionViolation(
+  p: Partition,
+  vp: HvVp,
+  gpa: number,
+  gva: number,
+  access: number,
+): number {
+  const gpn = Math.floor(gpa / 4096);
+  const need = needed(access, vp.cpu.cpl === 3);
+  // The lowest higher VTL whose mask denies the access receives the intercept (TLFS §15.13.2).
+  let owner = -1;
+  for (let m = vp.activeVtl + 1; m < p.vtlCount; m++) {
+    if (!p.protections.isEnabled(m as Vtl)) continue;
+    let mask = p.protections.get(m as Vtl, gpn);
+    if ((p.mbecEnabledVtls >>> m & 1) === 0) {
+      mask = (mask & PROT_KX) ? mask | PROT_UX : mask & ~PROT_UX;
+    }
+    if ((mask & need) === 0) {
+      owner = m;
+      break;
+    }
+  }
+  if (owner < 0 || !vp.isEnabled(owner as Vtl)) return -1;
+  const msg = gpaInterceptMessage(p, vp, gpa, gva, access);
+  const ownerVtl = owner as Vtl;
+  switchVtl(p, vp, ownerVtl, "intercept", vp.cpu.rip);
+  const off = p.assistOffset(vp, ownerVtl, VP_ASSIST_INTERCEPT_MESSAGE);
+  if (off >= 0) p.mem.writeBytes(off, msg);
+  const er = p.assistOffset(vp, ownerVtl, VP_ASSIST_ENTRY_REASON);
+  if (er >= 0) p.mem.write32(er, HvVtlEntryReasonIntercept);
+  return owner;
+}

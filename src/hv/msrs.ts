@@ -1,0 +1,172 @@
+/**
+ * Synthetic MSRs (TLFS Appendix C, spec/vsm.md §7.1). Which are per VTL follows spec §4.2:
+ * GUEST_OS_ID, HYPERCALL, VP_ASSIST_PAGE and the APIC MSRs are private per VTL; VP_INDEX,
+ * TIME_REF_COUNT and the frequencies are shared. Writes are `msr` events. Anything else is not
+ * implemented (and not advertised in CPUID): #GP.
+ */
+
+import type { Vtl } from "../core/vtl.ts";
+import { hiOf } from "../cpu/u64.ts";
+import {
+  HV_X64_MSR_APIC_FREQUENCY,
+  HV_X64_MSR_EOI,
+  HV_X64_MSR_GUEST_OS_ID,
+  HV_X64_MSR_HYPERCALL,
+  HV_X64_MSR_ICR,
+  HV_X64_MSR_TIME_REF_COUNT,
+  HV_X64_MSR_TPR,
+  HV_X64_MSR_TSC_FREQUENCY,
+  HV_X64_MSR_VP_ASSIST_PAGE,
+  HV_X64_MSR_VP_INDEX,
+  HV_X64_MSR_VP_RUNTIME,
+  synthMsrName,
+} from "./hvdef.ts";
+import { hexOf } from "./hypercall.ts";
+import type { HvVp, Partition } from "./partition.ts";
+
+/** Reference time (100 ns units) from the global instruction count. */
+export function referenceTime(p: Partition, now: number): number {
+  return Math.floor(now * 10_000_000 / p.config.tscHz);
+}
+
+function put(out: Int32Array, n: number): void {
+  out[0] = n | 0;
+  out[1] = hiOf(n);
+}
+
+export function isSynthMsr(msr: number): boolean {
+  return msr >= 0x40000000 && msr < 0x40001000;
+}
+
+/** RDMSR of a synthetic MSR; false → #GP. */
+export function readSynthMsr(
+  p: Partition,
+  vp: HvVp,
+  msr: number,
+  now: number,
+  out: Int32Array,
+): boolean {
+  const vtl = vp.activeVtl;
+  switch (msr) {
+    case HV_X64_MSR_GUEST_OS_ID: {
+      const v = p.guestOsId.get(vtl);
+      out[0] = v[0];
+      out[1] = v[1];
+      return true;
+    }
+    case HV_X64_MSR_HYPERCALL: {
+      const v = p.hypercallMsr.get(vtl);
+      out[0] = v[0];
+      out[1] = v[1];
+      return true;
+    }
+    case HV_X64_MSR_VP_INDEX:
+      put(out, vp.index);
+      return true;
+    case HV_X64_MSR_VP_RUNTIME:
+      put(out, referenceTime(p, vp.cpu.icount));
+      return true;
+    case HV_X64_MSR_TIME_REF_COUNT:
+      put(out, referenceTime(p, now));
+      return true;
+    case HV_X64_MSR_TSC_FREQUENCY:
+      put(out, p.config.tscHz);
+      return true;
+    case HV_X64_MSR_APIC_FREQUENCY:
+      put(out, p.config.apicHz);
+      return true;
+    case HV_X64_MSR_VP_ASSIST_PAGE: {
+      const v = vp.assistMsr.get(vtl);
+      out[0] = v[0];
+      out[1] = v[1];
+      return true;
+    }
+    case HV_X64_MSR_TPR:
+      put(out, vp.lapic.tpr);
+      return true;
+    case HV_X64_MSR_ICR:
+      out[0] = vp.lapic.icrLo;
+      out[1] = vp.lapic.icrHi;
+      return true;
+  }
+  return false;
+}
+
+/** WRMSR of a synthetic MSR; false → #GP. Records an `msr` event either way. */
+export function writeSynthMsr(
+  p: Partition,
+  vp: HvVp,
+  msr: number,
+  lo: number,
+  hi: number,
+): boolean {
+  const ok = write(p, vp, vp.activeVtl, msr, lo, hi);
+  p.emitter.emit(vp.index, "msr", {
+    msr,
+    name: synthMsrName(msr),
+    value: hexOf((hi >>> 0) * 4294967296 + (lo >>> 0)),
+    result: ok ? "ok" : "gp",
+  });
+  return ok;
+}
+
+function gpfnOk(p: Partition, gpfnLo: number, hi: number): boolean {
+  // GPFN in bits 63:12 must lie within the guest physical address space (RAM here).
+  const gpn = (hi >>> 0) * 1048576 + (gpfnLo >>> 12);
+  return gpn < p.mem.ramPages;
+}
+
+function write(p: Partition, vp: HvVp, vtl: Vtl, msr: number, lo: number, hi: number): boolean {
+  switch (msr) {
+    case HV_X64_MSR_GUEST_OS_ID: {
+      p.guestOsId.set(vtl, [lo, hi]);
+      if (lo === 0 && hi === 0) {
+        // Writing 0 disables the hypercall page (TLFS §3.13).
+        const h = p.hypercallMsr.get(vtl);
+        if (h[0] & 1) {
+          p.setHypercallPage(vtl, null, (h[1] >>> 0) * 1048576 + (h[0] >>> 12));
+          p.hypercallMsr.set(vtl, [h[0] & ~1, h[1]]);
+        }
+      }
+      return true;
+    }
+    case HV_X64_MSR_HYPERCALL: {
+      const old = p.hypercallMsr.get(vtl);
+      if (old[0] & 2) return true; // locked: immutable until reset
+      if (lo & 0xffc) return false; // RsvdP bits 11:2 (OpenVMM: #GP)
+      if ((lo & 1) && !gpfnOk(p, lo, hi)) return false;
+      const os = p.guestOsId.get(vtl);
+      // While the guest OS ID is 0 the enable bit has no effect and reads back 0.
+      const enable = (lo & 1) !== 0 && (os[0] !== 0 || os[1] !== 0);
+      const v: [number, number] = [(lo & ~1) | (enable ? 1 : 0), hi];
+      const oldGpn = (old[0] & 1) ? (old[1] >>> 0) * 1048576 + (old[0] >>> 12) : null;
+      const newGpn = enable ? (hi >>> 0) * 1048576 + (lo >>> 12) : null;
+      p.hypercallMsr.set(vtl, v);
+      if (oldGpn !== newGpn || enable) p.setHypercallPage(vtl, newGpn, oldGpn);
+      return true;
+    }
+    case HV_X64_MSR_VP_ASSIST_PAGE: {
+      if (lo & 0xffe) return false; // RsvdP bits 11:1 (OpenVMM: #GP)
+      if ((lo & 1) && !gpfnOk(p, lo, hi)) return false;
+      const old = vp.assistMsr.get(vtl);
+      const oldGpn = (old[0] & 1) ? (old[1] >>> 0) * 1048576 + (old[0] >>> 12) : null;
+      const newGpn = (lo & 1) ? (hi >>> 0) * 1048576 + (lo >>> 12) : null;
+      vp.assistMsr.set(vtl, [lo, hi]);
+      p.setAssistPage(vp, vtl, newGpn, oldGpn);
+      return true;
+    }
+    case HV_X64_MSR_EOI:
+      vp.lapic.eoi();
+      return true;
+    case HV_X64_MSR_ICR:
+      vp.lapic.icrHi = hi;
+      vp.lapic.icrLo = lo & ~0x1000;
+      vp.lapic.env.sendIpi(vp.lapic.icrLo, hi);
+      return true;
+    case HV_X64_MSR_TPR:
+      if (hi !== 0 || (lo & ~0xff)) return false;
+      vp.lapic.write(0x08, lo);
+      return true;
+  }
+  return false;
+}

@@ -1,0 +1,220 @@
+/**
+ * The partition as the hypervisor sees it: enabled VTLs, per-VTL partition state (guest OS ID,
+ * hypercall page, VSM partition config), memory protections, and one `HvVp` per virtual
+ * processor holding its per-VTL state (private CPU context, VP assist page, local APIC).
+ *
+ * State scope follows TLFS §15.11 / spec/vsm.md §4.2: partition-wide per VTL (hypercall MSR and
+ * page, guest OS ID), per VP per VTL (context, VP assist page, LAPIC), shared (GPRs, FPU/SSE,
+ * CR2, VP index, reference time).
+ */
+
+import type { Emitter } from "../core/events.ts";
+import { type Vtl, Vtl0, VtlArray } from "../core/vtl.ts";
+import type { Cpu } from "../cpu/cpu.ts";
+import { CpuContext } from "../cpu/context.ts";
+import {
+  GPA_MMIO,
+  GPA_UNMAPPED,
+  RIGHT_GP_ON_VIOLATION,
+  RIGHT_KX,
+  RIGHT_R,
+  RIGHT_UX,
+  RIGHT_W,
+} from "../cpu/host.ts";
+import type { Lapic } from "../devices/lapic.ts";
+import { PAGE_SIZE } from "../memory/guest_memory.ts";
+import type { GuestMemory } from "../memory/guest_memory.ts";
+import { PROT_KX, PROT_UX, VtlProtections } from "../memory/protection.ts";
+import { buildHypercallPage } from "./hypercall_page.ts";
+
+export type HvProfile = "hyperv" | "kvm-rfc";
+
+export interface HvConfig {
+  /** Highest VTL the partition may enable (MaximumVtl). */
+  readonly maxVtl: number;
+  readonly profile: HvProfile;
+  /** TSC frequency in Hz (one retired instruction = one TSC tick). */
+  readonly tscHz: number;
+  readonly apicHz: number;
+}
+
+/** The xAPIC MMIO page. */
+export const APIC_MMIO_GPN = 0xfee00;
+
+/** Per-(VP, VTL) overlay: host page and rights, encoded like CpuHost.resolveGpa results. */
+export type OverlayMap = Map<number, number>;
+
+export class HvVp {
+  readonly index: number;
+  readonly cpu: Cpu;
+  readonly lapics: VtlArray<Lapic>;
+  activeVtl: Vtl = Vtl0;
+  /** VTLs enabled on this VP (bit n = VTL n). VTL0 always. */
+  enabledVtls = 1;
+  /** Saved private context of every inactive VTL (the active one lives in the CPU). */
+  readonly contexts: VtlArray<CpuContext>;
+  /** HV_X64_MSR_VP_ASSIST_PAGE per VTL: [lo, hi]. */
+  readonly assistMsr: VtlArray<[number, number]>;
+  /** Host page backing each VTL's VP assist page (allocated on first enable), or -1. */
+  readonly assistPage: VtlArray<number>;
+  /** HvRegisterVsmVina per VTL (low 32 bits are all that is defined). */
+  readonly vina: VtlArray<number>;
+  /** Overlay pages visible to each VTL on this VP (assist page, hypercall page …). */
+  readonly overlays: VtlArray<OverlayMap>;
+  /** Set when a higher VTL may have become deliverable (checked by the machine). */
+  preemptCheck = false;
+
+  constructor(index: number, cpu: Cpu, vtlCount: number, lapics: VtlArray<Lapic>) {
+    this.index = index;
+    this.cpu = cpu;
+    this.lapics = lapics;
+    this.contexts = new VtlArray(vtlCount, () => CpuContext.reset());
+    this.assistMsr = new VtlArray(vtlCount, () => [0, 0] as [number, number]);
+    this.assistPage = new VtlArray(vtlCount, () => -1);
+    this.vina = new VtlArray(vtlCount, () => 0);
+    this.overlays = new VtlArray(vtlCount, () => new Map());
+  }
+
+  isEnabled(v: Vtl): boolean {
+    return ((this.enabledVtls >>> v) & 1) !== 0;
+  }
+
+  get lapic(): Lapic {
+    return this.lapics.get(this.activeVtl);
+  }
+
+  /** The next enabled VTL above the active one, or -1. */
+  nextHigher(): number {
+    for (let v = this.activeVtl + 1; v < this.contexts.count; v++) {
+      if (this.isEnabled(v as Vtl)) return v;
+    }
+    return -1;
+  }
+
+  /** The next enabled VTL below the active one, or -1. */
+  nextLower(): number {
+    for (let v = this.activeVtl - 1; v >= 0; v--) if (this.isEnabled(v as Vtl)) return v;
+    return -1;
+  }
+}
+
+export class Partition {
+  readonly mem: GuestMemory;
+  readonly config: HvConfig;
+  readonly vtlCount: number;
+  readonly emitter: Emitter;
+  /** Bit n set: VTL n enabled for the partition (VsmPartitionStatus.EnabledVtlSet). */
+  enabledVtls = 1;
+  mbecEnabledVtls = 0;
+  /** HvRegisterVsmPartitionConfig per VTL (only VTL ≥ 1 meaningful); low 32 bits. */
+  readonly vsmConfig: VtlArray<number>;
+  readonly guestOsId: VtlArray<[number, number]>;
+  readonly hypercallMsr: VtlArray<[number, number]>;
+  /** Host page holding each VTL's hypercall page contents (allocated on first enable), or -1. */
+  readonly hypercallPage: VtlArray<number>;
+  readonly protections: VtlProtections;
+  readonly vps: HvVp[] = [];
+
+  constructor(mem: GuestMemory, config: HvConfig, emitter: Emitter) {
+    this.mem = mem;
+    this.config = config;
+    this.vtlCount = config.maxVtl + 1;
+    this.emitter = emitter;
+    this.vsmConfig = new VtlArray(this.vtlCount, () => 0);
+    this.guestOsId = new VtlArray(this.vtlCount, () => [0, 0] as [number, number]);
+    this.hypercallMsr = new VtlArray(this.vtlCount, () => [0, 0] as [number, number]);
+    this.hypercallPage = new VtlArray(this.vtlCount, () => -1);
+    this.protections = new VtlProtections(mem.ramPages);
+  }
+
+  get maxVtl(): number {
+    return this.config.maxVtl;
+  }
+
+  isVtlEnabled(v: number): boolean {
+    return v >= 0 && v < this.vtlCount && ((this.enabledVtls >>> v) & 1) !== 0;
+  }
+
+  addVp(vp: HvVp): void {
+    this.vps.push(vp);
+  }
+
+  vp(index: number): HvVp | undefined {
+    return this.vps[index];
+  }
+
+  /** Whether `gpn` is guest RAM. */
+  isRam(gpn: number): boolean {
+    return gpn >= 0 && gpn < this.mem.ramPages;
+  }
+
+  /**
+   * Resolves guest page `gpn` for VP `vp` running in `vtl`: overlay pages first (they hide the
+   * RAM below them and ignore its protections, TLFS §5.2.1), then RAM with the VTL's effective
+   * rights, then the APIC page, else unmapped.
+   */
+  resolveGpa(vp: HvVp, vtl: Vtl, gpn: number): number {
+    const o = vp.overlays.get(vtl).get(gpn);
+    if (o !== undefined) return o;
+    if (gpn >= 0 && gpn < this.mem.ramPages) {
+      let r = this.protections.effective(vtl, gpn);
+      // Without MBEC, user and kernel execute rights are the same bit (KX governs).
+      const mbec = (this.mbecEnabledVtls >>> (vtl + 1)) !== 0;
+      if (!mbec) {
+        r = (r & PROT_KX) ? r | PROT_UX : r & ~PROT_UX;
+      }
+      return gpn * 32 + r;
+    }
+    if (gpn === APIC_MMIO_GPN) return GPA_MMIO;
+    return GPA_UNMAPPED;
+  }
+
+  /** Flushes every VP's translations (after protection or overlay changes). */
+  flushAllTlbs(): void {
+    for (const vp of this.vps) {
+      vp.cpu.flushTlbAll();
+      vp.cpu.brk = true;
+    }
+  }
+
+  // ---- overlays -----------------------------------------------------------------------------
+
+  /** Installs or removes the hypercall page overlay of `vtl` on every VP (TLFS §3.13). */
+  setHypercallPage(vtl: Vtl, gpn: number | null, previous: number | null): void {
+    if (previous !== null) { for (const vp of this.vps) vp.overlays.get(vtl).delete(previous); }
+    if (gpn !== null) {
+      let host = this.hypercallPage.get(vtl);
+      if (host < 0) {
+        host = this.mem.allocPage();
+        this.hypercallPage.set(vtl, host);
+      }
+      this.mem.writeBytes(host * PAGE_SIZE, buildHypercallPage(this.config.profile));
+      // Read and execute; a write raises #GP (TLFS; OpenVMM maps it R+X).
+      const enc = host * 32 + (RIGHT_R | RIGHT_KX | RIGHT_UX | RIGHT_GP_ON_VIOLATION);
+      for (const vp of this.vps) vp.overlays.get(vtl).set(gpn, enc);
+    }
+    this.flushAllTlbs();
+  }
+
+  /** Installs or removes the VP assist page overlay of (vp, vtl). */
+  setAssistPage(vp: HvVp, vtl: Vtl, gpn: number | null, previous: number | null): void {
+    if (previous !== null) vp.overlays.get(vtl).delete(previous);
+    if (gpn !== null) {
+      let host = vp.assistPage.get(vtl);
+      if (host < 0) {
+        host = this.mem.allocPage();
+        vp.assistPage.set(vtl, host);
+      }
+      vp.overlays.get(vtl).set(gpn, host * 32 + (RIGHT_R | RIGHT_W | RIGHT_KX | RIGHT_UX));
+    }
+    vp.cpu.flushTlbAll();
+    vp.cpu.brk = true;
+  }
+
+  /** Host offset of byte `off` of (vp, vtl)'s VP assist page, or -1 if it is not enabled. */
+  assistOffset(vp: HvVp, vtl: Vtl, off: number): number {
+    if ((vp.assistMsr.get(vtl)[0] & 1) === 0) return -1;
+    const host = vp.assistPage.get(vtl);
+    return host < 0 ? -1 : host * PAGE_SIZE + off;
+  }
+}

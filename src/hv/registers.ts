@@ -1,0 +1,299 @@
+/**
+ * Virtual processor registers as HvCallGetVpRegisters / HvCallSetVpRegisters see them (TLFS
+ * §7.10, hv_register_name; spec/vsm.md §3). Values are 128-bit, passed as four int32 words (low
+ * first). Private registers of a VTL come from the live CPU when that VTL is active, otherwise
+ * from its saved context; shared registers always from the CPU.
+ */
+
+import type { Vtl } from "../core/vtl.ts";
+import { CpuContext, loadContext, saveContext } from "../cpu/context.ts";
+import { RSP } from "../cpu/regs.ts";
+import { hiOf, toNum } from "../cpu/u64.ts";
+import {
+  HV_STATUS_ACCESS_DENIED,
+  HV_STATUS_INVALID_PARAMETER,
+  HV_STATUS_INVALID_REGISTER_VALUE,
+  HV_STATUS_SUCCESS,
+} from "./hvdef.ts";
+import { codePageOffsets } from "./hypercall_page.ts";
+import type { HvVp, Partition } from "./partition.ts";
+import { PROT_R, PROT_W } from "../memory/protection.ts";
+
+/** A 128-bit register value as int32 words, low first. */
+export type RegValue = [number, number, number, number];
+
+interface RegAccess {
+  /** Reads into `v`; returns an HV_STATUS. */
+  get(p: Partition, vp: HvVp, vtl: Vtl, ctx: CpuContext, v: RegValue): number;
+  /** Writes from `v`; returns an HV_STATUS. `ctx` is written back by the caller. */
+  set?(p: Partition, vp: HvVp, vtl: Vtl, ctx: CpuContext, v: RegValue, caller: Vtl): number;
+}
+
+const table = new Map<number, RegAccess>();
+
+function put64(v: RegValue, n: number): void {
+  v[0] = n | 0;
+  v[1] = hiOf(n);
+  v[2] = 0;
+  v[3] = 0;
+}
+
+function u64(v: RegValue): number {
+  return toNum(v[0], v[1]);
+}
+
+function ctxReg(
+  name: number,
+  get: (c: CpuContext) => number,
+  set?: (c: CpuContext, n: number) => void,
+): void {
+  table.set(name, {
+    get: (_p, _vp, _vtl, ctx, v) => {
+      put64(v, get(ctx));
+      return HV_STATUS_SUCCESS;
+    },
+    set: set === undefined ? undefined : (_p, _vp, _vtl, ctx, v) => {
+      set(ctx, u64(v));
+      return HV_STATUS_SUCCESS;
+    },
+  });
+}
+
+// General-purpose registers: shared by all VTLs, except RSP (private, TLFS §15.11).
+for (let i = 0; i < 16; i++) {
+  if (i === RSP) continue;
+  table.set(0x00020000 + i, {
+    get: (_p, vp, _vtl, _ctx, v) => {
+      v[0] = vp.cpu.lo[i]!;
+      v[1] = vp.cpu.hi[i]!;
+      v[2] = v[3] = 0;
+      return HV_STATUS_SUCCESS;
+    },
+    set: (_p, vp, _vtl, _ctx, v) => {
+      vp.cpu.lo[i] = v[0];
+      vp.cpu.hi[i] = v[1];
+      return HV_STATUS_SUCCESS;
+    },
+  });
+}
+ctxReg(0x00020004, (c) => toNum(c.rspLo, c.rspHi), (c, n) => {
+  c.rspLo = n | 0;
+  c.rspHi = hiOf(n);
+});
+ctxReg(0x00020010, (c) => c.rip, (c, n) => void (c.rip = n));
+ctxReg(0x00020011, (c) => c.rflags, (c, n) => void (c.rflags = (n & 0x3f7fd7) | 2));
+ctxReg(0x00040000, (c) => c.cr0 >>> 0);
+ctxReg(0x00040002, (c) => c.cr3);
+ctxReg(0x00040003, (c) => c.cr4);
+ctxReg(0x00050005, (c) => c.dr7);
+ctxReg(0x00080001, (c) => c.efer);
+ctxReg(0x00080002, (c) => c.kernelGsBase);
+ctxReg(0x00080004, (c) => toNum(c.patLo, c.patHi));
+ctxReg(0x00080005, (c) => c.sysenterCs);
+ctxReg(0x00080006, (c) => c.sysenterEip);
+ctxReg(0x00080007, (c) => c.sysenterEsp);
+ctxReg(0x00080008, (c) => toNum(c.starLo, c.star));
+ctxReg(0x00080009, (c) => c.lstar);
+ctxReg(0x0008000a, (c) => c.cstar);
+ctxReg(0x0008000b, (c) => c.sfmask);
+ctxReg(0x0008007b, (c) => c.tscAux);
+// CR2 is shared.
+table.set(0x00040001, {
+  get: (_p, vp, _vtl, _ctx, v) => {
+    put64(v, vp.cpu.cr2);
+    return HV_STATUS_SUCCESS;
+  },
+  set: (_p, vp, _vtl, _ctx, v) => {
+    vp.cpu.cr2 = u64(v);
+    return HV_STATUS_SUCCESS;
+  },
+});
+// Segment registers ES CS SS DS FS GS LDTR TR: base @0, limit @8, selector @12, attributes @14.
+for (let s = 0; s < 8; s++) {
+  table.set(0x00060000 + s, {
+    get: (_p, _vp, _vtl, ctx, v) => {
+      const base = ctx.segBase[s]!;
+      v[0] = base | 0;
+      v[1] = hiOf(base);
+      v[2] = ctx.segLimit[s]! | 0;
+      v[3] = (ctx.segSel[s]! & 0xffff) | ((ctx.segAttr[s]! & 0xffff) << 16);
+      return HV_STATUS_SUCCESS;
+    },
+  });
+}
+// IDTR / GDTR: pad[3], limit @6, base @8.
+table.set(0x00070000, {
+  get: (_p, _vp, _vtl, ctx, v) => {
+    v[0] = 0;
+    v[1] = (ctx.idtLimit & 0xffff) << 16;
+    v[2] = ctx.idtBase | 0;
+    v[3] = hiOf(ctx.idtBase);
+    return HV_STATUS_SUCCESS;
+  },
+});
+table.set(0x00070001, {
+  get: (_p, _vp, _vtl, ctx, v) => {
+    v[0] = 0;
+    v[1] = (ctx.gdtLimit & 0xffff) << 16;
+    v[2] = ctx.gdtBase | 0;
+    v[3] = hiOf(ctx.gdtBase);
+    return HV_STATUS_SUCCESS;
+  },
+});
+// Hyper-V registers.
+table.set(0x00090001, {
+  get: (p, _vp, vtl, _ctx, v) => {
+    const m = p.hypercallMsr.get(vtl);
+    v[0] = m[0];
+    v[1] = m[1];
+    v[2] = v[3] = 0;
+    return HV_STATUS_SUCCESS;
+  },
+});
+table.set(0x00090002, {
+  get: (p, _vp, vtl, _ctx, v) => {
+    const m = p.guestOsId.get(vtl);
+    v[0] = m[0];
+    v[1] = m[1];
+    v[2] = v[3] = 0;
+    return HV_STATUS_SUCCESS;
+  },
+});
+table.set(0x00090003, {
+  get: (_p, vp, _vtl, _ctx, v) => {
+    put64(v, vp.index);
+    return HV_STATUS_SUCCESS;
+  },
+});
+table.set(0x00090013, {
+  get: (_p, vp, vtl, _ctx, v) => {
+    const m = vp.assistMsr.get(vtl);
+    v[0] = m[0];
+    v[1] = m[1];
+    v[2] = v[3] = 0;
+    return HV_STATUS_SUCCESS;
+  },
+});
+
+// ---- VSM registers (spec §3) ---------------------------------------------------------------
+
+// HvRegisterVsmCodePageOffsets: 11:0 call offset, 23:12 return offset (for the VTL's bitness).
+table.set(0x000d0002, {
+  get: (p, _vp, _vtl, ctx, v) => {
+    const o = codePageOffsets(p.config.profile);
+    const is64 = (ctx.efer & 0x400) !== 0;
+    put64(v, is64 ? o.call64 | (o.return64 << 12) : o.call32 | (o.return32 << 12));
+    return HV_STATUS_SUCCESS;
+  },
+});
+// HvRegisterVsmVpStatus: 3:0 ActiveVtl, 4 ActiveMbecEnabled, 31:16 EnabledVtlSet.
+table.set(0x000d0003, {
+  get: (p, vp, _vtl, _ctx, v) => {
+    const mbec = (p.mbecEnabledVtls >>> (vp.activeVtl + 1)) !== 0 ? 1 : 0;
+    put64(v, vp.activeVtl | (mbec << 4) | ((vp.enabledVtls & 0xffff) << 16));
+    return HV_STATUS_SUCCESS;
+  },
+});
+// HvRegisterVsmPartitionStatus: 15:0 EnabledVtlSet, 19:16 MaximumVtl, 35:20 MbecEnabledVtlSet.
+table.set(0x000d0004, {
+  get: (p, _vp, _vtl, _ctx, v) => {
+    const lo = (p.enabledVtls & 0xffff) | ((p.maxVtl & 0xf) << 16) |
+      ((p.mbecEnabledVtls & 0xfff) << 20);
+    v[0] = lo | 0;
+    v[1] = (p.mbecEnabledVtls >>> 12) & 0xf;
+    v[2] = v[3] = 0;
+    return HV_STATUS_SUCCESS;
+  },
+});
+// HvRegisterVsmVina: 7:0 vector, 8 enabled, 9 auto-reset, 10 auto-EOI (VTL > 0).
+table.set(0x000d0005, {
+  get: (_p, vp, vtl, _ctx, v) => {
+    put64(v, vp.vina.get(vtl));
+    return HV_STATUS_SUCCESS;
+  },
+  set: (_p, vp, vtl, _ctx, v) => {
+    if (vtl === 0) return HV_STATUS_INVALID_PARAMETER;
+    vp.vina.set(vtl, v[0] & 0x7ff);
+    return HV_STATUS_SUCCESS;
+  },
+});
+// HvRegisterVsmCapabilities (OpenVMM bit order, spec §10.1): nothing optional yet.
+table.set(0x000d0006, {
+  get: (_p, _vp, _vtl, _ctx, v) => {
+    put64(v, 0);
+    return HV_STATUS_SUCCESS;
+  },
+});
+// HvRegisterVsmPartitionConfig, per VTL ≥ 1 (spec §3 "VsmPartitionConfig").
+const VSM_CONFIG_SUPPORTED = 0x1 | 0x1e | 0x20 | 0x40 | 0x200;
+table.set(0x000d0007, {
+  get: (p, _vp, vtl, _ctx, v) => {
+    put64(v, p.vsmConfig.get(vtl));
+    return HV_STATUS_SUCCESS;
+  },
+  set: (p, _vp, vtl, _ctx, v) => {
+    if (vtl === 0) return HV_STATUS_INVALID_PARAMETER;
+    const n = v[0];
+    if (v[1] !== 0 || v[2] !== 0 || v[3] !== 0 || (n & ~VSM_CONFIG_SUPPORTED)) {
+      return HV_STATUS_INVALID_REGISTER_VALUE;
+    }
+    const old = p.vsmConfig.get(vtl);
+    let next = n;
+    if (old & 1) {
+      // EnableVtlProtection is write-once; it and DefaultVtlProtectionMask stay as set.
+      next = (n & ~0x1f) | (old & 0x1f);
+    } else if (n & 1) {
+      const mask = (n >>> 1) & 0xf;
+      // The default mask must be a valid protection: nonzero requires read; write needs read.
+      if ((mask !== 0 && !(mask & PROT_R)) || ((mask & PROT_W) && !(mask & PROT_R))) {
+        return HV_STATUS_INVALID_REGISTER_VALUE;
+      }
+      p.protections.enable(vtl, mask);
+      p.flushAllTlbs();
+    }
+    p.vsmConfig.set(vtl, next);
+    return HV_STATUS_SUCCESS;
+  },
+});
+
+/** Looks up a register accessor. */
+export function hasRegister(name: number): boolean {
+  return table.has(name);
+}
+
+/**
+ * Reads register `name` of (vp, vtl) into `v`. The caller checked the VTL privilege rule.
+ */
+export function getRegister(p: Partition, vp: HvVp, vtl: Vtl, name: number, v: RegValue): number {
+  const r = table.get(name);
+  if (r === undefined) return HV_STATUS_INVALID_PARAMETER;
+  return r.get(p, vp, vtl, contextOf(vp, vtl), v);
+}
+
+/** Writes register `name` of (vp, vtl); `caller` is the calling VTL. */
+export function setRegister(
+  p: Partition,
+  vp: HvVp,
+  vtl: Vtl,
+  name: number,
+  v: RegValue,
+  caller: Vtl,
+): number {
+  const r = table.get(name);
+  if (r === undefined) return HV_STATUS_INVALID_PARAMETER;
+  if (r.set === undefined) return HV_STATUS_ACCESS_DENIED;
+  const live = vtl === vp.activeVtl;
+  const ctx = contextOf(vp, vtl);
+  const st = r.set(p, vp, vtl, ctx, v, caller);
+  if (st === HV_STATUS_SUCCESS && live) loadContext(vp.cpu, ctx, vtl);
+  return st;
+}
+
+const scratch = new CpuContext();
+
+/** The private context of (vp, vtl): a fresh copy of the live CPU when that VTL is active. */
+function contextOf(vp: HvVp, vtl: Vtl): CpuContext {
+  if (vtl !== vp.activeVtl) return vp.contexts.get(vtl);
+  saveContext(vp.cpu, scratch);
+  return scratch;
+}

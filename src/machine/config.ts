@@ -1,0 +1,122 @@
+/**
+ * Machine configuration: everything (besides the guest image and the recorded inputs) that
+ * execution depends on. It is written whole into the trace header, so every field is named,
+ * JSON-compatible and validated here with one-line errors.
+ */
+
+export type HvProfileName = "hyperv" | "kvm-rfc";
+
+export type LoaderConfig =
+  | { readonly kind: "builtin" }
+  | {
+    readonly kind: "flat";
+    /** Guest physical load address of file offset 0. */
+    readonly load: number;
+    /** 64-bit entry point (long mode, identity paging set up by the loader). */
+    readonly entry: number;
+  };
+
+export interface MachineConfig {
+  readonly vps: number;
+  /** Highest VTL the guest may enable (0..15). */
+  readonly maxVtl: number;
+  readonly memMiB: number;
+  readonly hvProfile: HvProfileName;
+  /** TSC frequency: one retired instruction is one TSC tick. */
+  readonly tscHz: number;
+  /** APIC timer base frequency (tscHz must be a multiple). */
+  readonly apicHz: number;
+  /** Round-robin quantum in retired instructions. */
+  readonly quantum: number;
+  /** A `checkpoint` event every this many instructions (0 = none). */
+  readonly checkpointInterval: number;
+  /** Live input (serial) is offered to the guest every this many instructions. */
+  readonly inputPollInterval: number;
+  /** Stop with exit reason "limit" after this many instructions (0 = no limit). */
+  readonly maxInstructions: number;
+  readonly loader: LoaderConfig;
+}
+
+export const DEFAULT_CONFIG: MachineConfig = {
+  vps: 1,
+  maxVtl: 2,
+  memMiB: 64,
+  hvProfile: "hyperv",
+  tscHz: 1_000_000_000,
+  apicHz: 100_000_000,
+  quantum: 10_000,
+  checkpointInterval: 1_000_000,
+  inputPollInterval: 10_000,
+  maxInstructions: 0,
+  loader: { kind: "builtin" },
+};
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+function int(v: unknown, name: string, min: number, max: number): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+    throw new ConfigError(
+      `invalid config: ${name} must be an integer in ${min}..${max}, got ${JSON.stringify(v)}`,
+    );
+  }
+  return v;
+}
+
+/** Validates an untrusted config object (from a trace header or the CLI). */
+export function validateConfig(raw: unknown): MachineConfig {
+  if (typeof raw !== "object" || raw === null) {
+    throw new ConfigError("invalid config: not an object");
+  }
+  const o = raw as Record<string, unknown>;
+  const known = new Set(Object.keys(DEFAULT_CONFIG));
+  for (const k of Object.keys(o)) {
+    if (!known.has(k)) throw new ConfigError(`invalid config: unknown field "${k}"`);
+  }
+  const get = (k: keyof MachineConfig) => o[k] ?? DEFAULT_CONFIG[k];
+  const hvProfile = get("hvProfile");
+  if (hvProfile !== "hyperv" && hvProfile !== "kvm-rfc") {
+    throw new ConfigError(
+      `invalid config: hvProfile must be "hyperv" or "kvm-rfc", got ${JSON.stringify(hvProfile)}`,
+    );
+  }
+  const tscHz = int(get("tscHz"), "tscHz", 1_000_000, 100_000_000_000);
+  const apicHz = int(get("apicHz"), "apicHz", 1_000, tscHz);
+  if (tscHz % apicHz !== 0) {
+    throw new ConfigError("invalid config: tscHz must be a multiple of apicHz");
+  }
+  const loaderRaw = get("loader") as Record<string, unknown>;
+  let loader: LoaderConfig;
+  if (loaderRaw?.kind === "builtin") loader = { kind: "builtin" };
+  else if (loaderRaw?.kind === "flat") {
+    loader = {
+      kind: "flat",
+      load: int(loaderRaw.load, "loader.load", 0, 0xffffffff),
+      entry: int(loaderRaw.entry, "loader.entry", 0, Number.MAX_SAFE_INTEGER),
+    };
+  } else throw new ConfigError(`invalid config: unknown loader ${JSON.stringify(loaderRaw)}`);
+  return {
+    vps: int(get("vps"), "vps", 1, 64),
+    maxVtl: int(get("maxVtl"), "maxVtl", 0, 15),
+    memMiB: int(get("memMiB"), "memMiB", 2, 3072),
+    hvProfile,
+    tscHz,
+    apicHz,
+    quantum: int(get("quantum"), "quantum", 1, 100_000_000),
+    checkpointInterval: int(
+      get("checkpointInterval"),
+      "checkpointInterval",
+      0,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    inputPollInterval: int(get("inputPollInterval"), "inputPollInterval", 1, 100_000_000),
+    maxInstructions: int(get("maxInstructions"), "maxInstructions", 0, Number.MAX_SAFE_INTEGER),
+    loader,
+  };
+}
+
+/** The config as a plain JSON object (field order irrelevant: the trace uses canonical JSON). */
+export function configToJson(c: MachineConfig): Record<string, unknown> {
+  return { ...c, loader: { ...c.loader } };
+}

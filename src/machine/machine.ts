@@ -1,0 +1,469 @@
+/**
+ * The machine: guest memory, the decode cache, the hypervisor partition, the platform devices,
+ * the VPs, and the deterministic scheduler and clock that run them.
+ *
+ * Time is the global count of retired instructions (`icount`). Devices and timers have
+ * deadlines in that unit; the scheduler runs the current VP exactly up to the next deadline or
+ * the end of its quantum, processes everything due at that count in a fixed order (inputs,
+ * timers, checkpoint), and moves on round-robin. When every VP is halted, time jumps to the
+ * next deadline. Every observable effect is emitted as an event through one sink.
+ */
+
+import type { EventFields, EventKind, EventSink, TraceEvent } from "../core/events.ts";
+import { type Vtl, Vtl0 } from "../core/vtl.ts";
+import { CodeCache } from "../cpu/code_cache.ts";
+import { CpuContext, saveContext } from "../cpu/context.ts";
+import { VEC_MC } from "../cpu/regs.ts";
+import { hexNum } from "../cpu/u64.ts";
+import { PortBus } from "../devices/bus.ts";
+import { DebugConsole, DebugExit, IgnoredPorts } from "../devices/debug_ports.ts";
+import { Uart16550 } from "../devices/uart16550.ts";
+import { GuestMemory } from "../memory/guest_memory.ts";
+import { APIC_MMIO_GPN, Partition } from "../hv/partition.ts";
+import { checkPreemption } from "../hv/vsm.ts";
+import { handleProtectionViolation } from "../hv/intercept.ts";
+import "../hv/hypercalls/all.ts";
+import type { MachineConfig } from "./config.ts";
+import type { InputSource } from "./inputs.ts";
+import { Hasher, MemoryHash } from "./state_hash.ts";
+import { Vp } from "./vp.ts";
+
+export interface ExitInfo {
+  readonly reason:
+    | "debug_exit"
+    | "shutdown"
+    | "triple_fault"
+    | "all_halted"
+    | "limit"
+    | "interrupted";
+  readonly value: number;
+  readonly status: number;
+}
+
+/** How a guest image sets up the machine before the first instruction. */
+export interface GuestLoader {
+  load(m: Machine): void;
+}
+
+const ACCESS_NAMES = ["r", "w", "x"];
+
+interface ConsoleBuf {
+  bytes: number[];
+  pos: Omit<TraceEvent, "kind" | "seq"> | null;
+}
+
+export class Machine {
+  readonly config: MachineConfig;
+  readonly mem: GuestMemory;
+  readonly code: CodeCache;
+  readonly partition: Partition;
+  readonly ports = new PortBus();
+  readonly com1 = new Uart16550("com1", 0x3f8);
+  readonly debugExit = new DebugExit();
+  readonly debugcon = new DebugConsole();
+  readonly vps: Vp[] = [];
+  readonly #sink: EventSink;
+  readonly #input: InputSource;
+  readonly #memHash: MemoryHash;
+
+  /** Instructions retired by all VPs. */
+  icount = 0;
+  #seq = 0;
+  exit: ExitInfo | null = null;
+  /** Events emitted, by kind. */
+  readonly counts = new Map<string, number>();
+  /** Events emitted, by VTL. */
+  readonly countsByVtl = new Map<number, number>();
+  /** Console bytes as they are written (for live display; not part of the core). */
+  onConsole: (device: string, byte: number) => void = () => {};
+
+  /** Ends the run with reason "interrupted" when icount reaches this (replay of a Ctrl-C). */
+  stopAt = Infinity;
+  #running: Vp | null = null;
+  #sliceBase = 0;
+  #sliceCpuBase = 0;
+  #current = 0;
+  #quantumLeft: number;
+  #nextCheckpoint: number;
+  #timersDirty = true;
+  #nextTimer = Infinity;
+  readonly #consoles = new Map<string, ConsoleBuf>();
+
+  constructor(config: MachineConfig, loader: GuestLoader, sink: EventSink, input: InputSource) {
+    this.config = config;
+    this.#sink = sink;
+    this.#input = input;
+    this.mem = new GuestMemory(
+      config.memMiB * 1024 * 1024,
+      64 + 8 * config.vps * (config.maxVtl + 1),
+    );
+    this.code = new CodeCache(this.mem);
+    this.partition = new Partition(this.mem, {
+      maxVtl: config.maxVtl,
+      profile: config.hvProfile,
+      tscHz: config.tscHz,
+      apicHz: config.apicHz,
+    }, this);
+    for (let i = 0; i < config.vps; i++) {
+      const vp = new Vp(this, i);
+      this.vps.push(vp);
+      this.partition.addVp(vp.hv);
+    }
+    // Platform devices.
+    this.ports.claim(0x3f8, 8, this.com1);
+    this.ports.claim(0xf4, 1, this.debugExit);
+    this.ports.claim(0xe9, 1, this.debugcon);
+    this.ports.claim(0x8900, 1, new IgnoredPorts("bochs-shutdown"));
+    this.ports.claim(0x80, 1, new IgnoredPorts("post-code"));
+    this.com1.onTransmit = (b) => this.#consoleByte("com1", b);
+    this.debugcon.onTransmit = (b) => this.#consoleByte("e9", b);
+    this.debugExit.onExit = (v) =>
+      this.#finish({ reason: "debug_exit", value: v, status: ((v << 1) | 1) >>> 0 });
+    this.#quantumLeft = config.quantum;
+    this.#nextCheckpoint = config.checkpointInterval > 0 ? config.checkpointInterval : Infinity;
+    loader.load(this);
+    this.#memHash = new MemoryHash(this.mem);
+    for (const vp of this.vps) vp.cpu.updateMode();
+    this.emit(0, "vp_start", { target_vp: 0, target_vtl: 0, how: "reset" });
+  }
+
+  // ---- time --------------------------------------------------------------------------------
+
+  /** The global instruction count at the current point of execution. */
+  now(): number {
+    const r = this.#running;
+    if (r === null) return this.icount;
+    return this.#sliceBase + (r.cpu.exactIcount() - this.#sliceCpuBase);
+  }
+
+  timersChanged(): void {
+    this.#timersDirty = true;
+    const r = this.#running;
+    if (r !== null) {
+      r.cpu.brk = true;
+      r.cpu.exitReq = true;
+    }
+  }
+
+  #timerDeadline(): number {
+    if (this.#timersDirty) {
+      let t = Infinity;
+      for (const vp of this.vps) {
+        for (const l of vp.hv.lapics.values()) if (l.timerDeadline < t) t = l.timerDeadline;
+      }
+      this.#nextTimer = t;
+      this.#timersDirty = false;
+    }
+    return this.#nextTimer;
+  }
+
+  #nextDeadline(): number {
+    let t = Math.min(
+      this.#timerDeadline(),
+      this.#nextCheckpoint,
+      this.#input.nextDeadline(this.icount),
+    );
+    if (this.config.maxInstructions > 0) t = Math.min(t, this.config.maxInstructions);
+    t = Math.min(t, this.stopAt);
+    return Math.max(t, this.icount);
+  }
+
+  /** Everything due at the current icount, in a fixed order: inputs, timers, checkpoint. */
+  #processDeadlines(): void {
+    const t = this.icount;
+    if (this.#input.nextDeadline(t) === t) {
+      const data = this.#input.fetch(t, this.com1.rxSpace());
+      if (data !== null && data.length > 0) {
+        this.emit(0, "input", { device: "com1", data: toHex(data) });
+        this.com1.receive(data);
+      }
+    }
+    if (this.#timerDeadline() <= t) {
+      for (const vp of this.vps) {
+        for (const l of vp.hv.lapics.values()) if (l.timerDeadline <= t) l.fireTimer(t);
+      }
+    }
+    if (t >= this.#nextCheckpoint) {
+      this.emit(0, "checkpoint", { hash: this.stateHash() });
+      this.#nextCheckpoint += this.config.checkpointInterval;
+    }
+  }
+
+  // ---- scheduling ---------------------------------------------------------------------------
+
+  /** Runs until `budget` more instructions have retired machine-wide, or the run ends. */
+  run(budget: number): void {
+    const stop = this.icount + budget;
+    while (this.exit === null && this.icount < stop) {
+      this.#processDeadlines();
+      if (this.exit !== null) break;
+      if (this.icount >= this.stopAt) {
+        this.#finish({ reason: "interrupted", value: 0, status: 0 });
+        break;
+      }
+      if (this.config.maxInstructions > 0 && this.icount >= this.config.maxInstructions) {
+        this.#finish({ reason: "limit", value: 0, status: 0 });
+        break;
+      }
+      const vp = this.#pick();
+      if (vp === null) {
+        const next = this.#nextDeadline();
+        if (next === Infinity) {
+          this.#finish({ reason: "all_halted", value: 0, status: 0 });
+          break;
+        }
+        // Everyone is halted: time jumps to the next deadline.
+        this.icount = Math.min(next, stop);
+        continue;
+      }
+      if (vp.hv.preemptCheck) checkPreemption(this.partition, vp.hv);
+      const until = Math.min(this.#nextDeadline(), stop, this.icount + this.#quantumLeft);
+      const budgetNow = Math.max(until - this.icount, 1);
+      this.#running = vp;
+      this.#sliceBase = this.icount;
+      this.#sliceCpuBase = vp.cpu.icount;
+      let n: number;
+      try {
+        n = vp.cpu.run(budgetNow);
+      } finally {
+        this.#running = null;
+      }
+      this.icount += n;
+      this.#quantumLeft -= n;
+      if (vp.cpu.halted || vp.cpu.shutdown || this.#quantumLeft <= 0) this.#rotate();
+    }
+    if (this.exit !== null) this.#flushConsoles();
+  }
+
+  #rotate(): void {
+    this.#current = (this.#current + 1) % this.vps.length;
+    this.#quantumLeft = this.config.quantum;
+  }
+
+  /** The current VP if runnable, else the next runnable one round-robin, else null. */
+  #pick(): Vp | null {
+    for (let k = 0; k < this.vps.length; k++) {
+      const vp = this.vps[this.#current]!;
+      if (vp.runnable) return vp;
+      this.#rotate();
+    }
+    return null;
+  }
+
+  #finish(e: ExitInfo): void {
+    if (this.exit !== null) return;
+    this.exit = e;
+    const vpIndex = this.#running?.index ?? 0;
+    this.emit(vpIndex, "exit", { reason: e.reason, value: e.value, status: e.status });
+    for (const vp of this.vps) vp.cpu.exitReq = true;
+  }
+
+  shutdown(vp: Vp, reason: string): void {
+    this.#finish({
+      reason: reason === "triple_fault" ? "triple_fault" : "shutdown",
+      value: 0,
+      status: 0,
+    });
+    void vp;
+  }
+
+  // ---- devices -------------------------------------------------------------------------------
+
+  mmioRead(vp: Vp, gpa: number, size: 1 | 2 | 4): number {
+    const l = vp.hv.lapic;
+    if (Math.floor(gpa / 4096) === APIC_MMIO_GPN && l.hwEnabled && !l.x2apic && size === 4) {
+      const v = l.read((gpa & 0xfff) >>> 4);
+      return v === -1 ? 0 : v >>> 0;
+    }
+    return size === 4 ? 0xffffffff : size === 2 ? 0xffff : 0xff;
+  }
+
+  mmioWrite(vp: Vp, gpa: number, size: 1 | 2 | 4, value: number): void {
+    const l = vp.hv.lapic;
+    if (Math.floor(gpa / 4096) === APIC_MMIO_GPN && l.hwEnabled && !l.x2apic && size === 4) {
+      l.write((gpa & 0xfff) >>> 4, value);
+    }
+  }
+
+  /**
+   * An IPI from (vp, vtl)'s APIC. IPIs stay within the sender's VTL (TLFS §15.12; spec §8):
+   * they reach the same VTL's APIC on the target VPs. Fixed delivery only for now.
+   */
+  sendIpi(from: Vp, vtl: Vtl, lo: number, hi: number): void {
+    const vector = lo & 0xff;
+    const mode = (lo >>> 8) & 7;
+    const shorthand = (lo >>> 18) & 3;
+    const x2 = from.hv.lapics.get(vtl).x2apic;
+    const dest = x2 ? hi >>> 0 : hi >>> 24;
+    if (mode !== 0 && mode !== 1) return; // NMI/INIT/SIPI: not modelled yet
+    for (const vp of this.vps) {
+      const self = vp === from;
+      const hit = shorthand === 1
+        ? self
+        : shorthand === 2
+        ? true
+        : shorthand === 3
+        ? !self
+        : (lo & 0x800) === 0 && (dest === vp.index || dest === (x2 ? 0xffffffff : 0xff));
+      if (hit && vp.hv.isEnabled(vtl)) vp.hv.lapics.get(vtl).accept(vector, false, "ipi");
+    }
+  }
+
+  interruptSource(vp: Vp, vector: number): string {
+    return vp.hv.lapic.sources[vector] ?? "ext";
+  }
+
+  protectionFault(vp: Vp, gpa: number, gva: number, access: number): void {
+    const handled = handleProtectionViolation(this.partition, vp.hv, gpa, gva, access);
+    this.emit(vp.index, "vtl_fault", {
+      gpa: hexNum(gpa),
+      gva: hexNum(gva),
+      access: ACCESS_NAMES[access] ?? "?",
+      resolution: handled >= 0 ? `intercept_vtl${handled}` : "machine_check",
+    });
+    if (handled < 0) {
+      // No higher VTL claims the page: OpenVMM injects #MC into the offending VTL.
+      vp.cpu.deliverException(VEC_MC, false, 0);
+    }
+  }
+
+  // ---- events --------------------------------------------------------------------------------
+
+  #position(vpIndex: number, rip?: number): Omit<TraceEvent, "kind" | "seq"> {
+    const vp = this.vps[vpIndex]!;
+    const cpu = vp.cpu;
+    const r = rip ?? cpu.rip;
+    return {
+      icount: this.now(),
+      vp: vpIndex,
+      vtl: vp.hv.activeVtl,
+      rip: hexNum(r),
+      bits: cpu.bits,
+      insn: toHex(cpu.peekCode(15, r)),
+    } as Omit<TraceEvent, "kind" | "seq">;
+  }
+
+  emit<K extends EventKind>(vpIndex: number, kind: K, fields: EventFields<K>, rip?: number): void {
+    if (kind !== "console") this.#flushConsoles();
+    this.#send({ kind, ...this.#position(vpIndex, rip), ...fields } as unknown as TraceEvent);
+  }
+
+  #send(e: TraceEvent): void {
+    e.seq = this.#seq++;
+    // Key order: kind, position, fields (the trace codec relies on the schema, not key order).
+    this.counts.set(e.kind, (this.counts.get(e.kind) ?? 0) + 1);
+    this.countsByVtl.set(e.vtl, (this.countsByVtl.get(e.vtl) ?? 0) + 1);
+    this.#sink.event(e);
+  }
+
+  #consoleByte(device: string, byte: number): void {
+    this.onConsole(device, byte);
+    let c = this.#consoles.get(device);
+    if (c === undefined) this.#consoles.set(device, c = { bytes: [], pos: null });
+    const vp = this.#running ?? this.vps[0]!;
+    c.bytes.push(byte);
+    c.pos = this.#position(vp.index);
+    if (byte === 10 || c.bytes.length >= 256) this.#flushConsole(device, c);
+  }
+
+  #flushConsole(device: string, c: ConsoleBuf): void {
+    if (c.bytes.length === 0 || c.pos === null) return;
+    const text = String.fromCharCode(...c.bytes);
+    c.bytes = [];
+    this.#send({ kind: "console", ...c.pos, device, text } as unknown as TraceEvent);
+  }
+
+  #flushConsoles(): void {
+    for (const [d, c] of this.#consoles) this.#flushConsole(d, c);
+  }
+
+  /** Ends the run now, between instructions (Ctrl-C). Replay reproduces it with `stopAt`. */
+  interrupt(): void {
+    this.#finish({ reason: "interrupted", value: 0, status: 0 });
+    this.#flushConsoles();
+  }
+
+  // ---- state hash ------------------------------------------------------------------------------
+
+  /** Hash of all guest-visible state (see state_hash.ts). */
+  stateHash(): string {
+    const h = new Hasher();
+    const ctx = new CpuContext();
+    for (const vp of this.vps) {
+      const c = vp.cpu;
+      h.words(c.lo);
+      h.words(c.hi);
+      h.words(c.xmm);
+      h.words([c.mxcsr, c.fcw, c.fsw, c.ftw, c.cr2 | 0, Math.floor(c.cr2 / 4294967296) | 0]);
+      h.words(c.fpr);
+      saveContext(c, ctx);
+      hashContext(h, ctx);
+      h.word(vp.hv.activeVtl);
+      h.word(vp.hv.enabledVtls);
+      for (const [vtl, saved] of vp.hv.contexts.entries()) {
+        if (vtl !== vp.hv.activeVtl && vp.hv.isEnabled(vtl)) hashContext(h, saved);
+      }
+      for (const l of vp.hv.lapics.values()) h.value(l.snapshot());
+      for (const m of vp.hv.assistMsr.values()) h.words(m);
+      h.words([...vp.hv.vina.values()]);
+    }
+    const p = this.partition;
+    h.words([p.enabledVtls, p.mbecEnabledVtls]);
+    for (const v of p.vsmConfig.values()) h.word(v);
+    for (const v of p.guestOsId.values()) h.words(v);
+    for (const v of p.hypercallMsr.values()) h.words(v);
+    for (const owner of p.protections.owners()) {
+      h.word(owner);
+      const a = p.protections.maskArray(owner)!;
+      h.words(new Int32Array(a.buffer, a.byteOffset, a.length >> 2));
+    }
+    h.value(this.com1.snapshot());
+    this.#memHash.update(h);
+    for (const vp of this.vps) vp.cpu.flushWriteTlbs();
+    return h.hex();
+  }
+
+  /** The first VP in VTL0 (for loaders). */
+  get bsp(): Vp {
+    return this.vps[0]!;
+  }
+
+  get vtl0(): Vtl {
+    return Vtl0;
+  }
+}
+
+function hashContext(h: Hasher, c: CpuContext): void {
+  h.num(c.rip);
+  h.words([c.rspLo, c.rspHi, c.rflags, c.cr0, c.efer, c.cr4]);
+  h.num(c.cr3);
+  h.words(c.segSel);
+  for (const b of c.segBase) h.num(b);
+  for (const l of c.segLimit) h.num(l);
+  h.words(c.segAttr);
+  h.num(c.gdtBase);
+  h.word(c.gdtLimit);
+  h.num(c.idtBase);
+  h.word(c.idtLimit);
+  h.words([c.star, c.starLo, c.patLo, c.patHi, c.sysenterCs, c.tscAux, c.halted ? 1 : 0]);
+  for (
+    const v of [
+      c.lstar,
+      c.cstar,
+      c.sfmask,
+      c.kernelGsBase,
+      c.sysenterEsp,
+      c.sysenterEip,
+      c.tscOffset,
+      c.dr7,
+    ]
+  ) {
+    h.num(v);
+  }
+}
+
+export function toHex(b: Uint8Array): string {
+  let s = "";
+  for (const x of b) s += x.toString(16).padStart(2, "0");
+  return s;
+}

@@ -1,0 +1,166 @@
+/**
+ * A virtual processor: one Cpu, one local APIC per VTL, and the hypervisor's per-VP state. It
+ * implements CpuHost, routing the CPU's requests to the hypervisor (hypercalls, synthetic MSRs,
+ * CPUID leaves, page resolution with VTL rights and overlays) and to the platform (ports, MMIO,
+ * APIC), and turning CPU notifications into events.
+ */
+
+import { type Vtl, VtlArray } from "../core/vtl.ts";
+import { Cpu } from "../cpu/cpu.ts";
+import { type CpuHost } from "../cpu/host.ts";
+import { Lapic, type LapicEnv } from "../devices/lapic.ts";
+import { HvVp } from "../hv/partition.ts";
+import { hexOf, hypercall } from "../hv/hypercall.ts";
+import { hvCpuid } from "../hv/cpuid.ts";
+import { isSynthMsr, readSynthMsr, writeSynthMsr } from "../hv/msrs.ts";
+import type { Machine } from "./machine.ts";
+
+export class Vp implements CpuHost {
+  readonly index: number;
+  readonly machine: Machine;
+  readonly cpu: Cpu;
+  readonly hv: HvVp;
+
+  constructor(machine: Machine, index: number) {
+    this.index = index;
+    this.machine = machine;
+    const vtlCount = machine.partition.vtlCount;
+    this.cpu = new Cpu(this, machine.mem, machine.code, vtlCount);
+    const lapics = new VtlArray<Lapic>(
+      vtlCount,
+      (vtl) => new Lapic(this.#lapicEnv(vtl), index, index === 0),
+    );
+    this.hv = new HvVp(index, this.cpu, vtlCount, lapics);
+  }
+
+  #lapicEnv(vtl: Vtl): LapicEnv {
+    const m = this.machine;
+    return {
+      now: () => m.now(),
+      tscOffset: () => this.cpu.tscOffset,
+      instrPerTick: m.config.tscHz / m.config.apicHz,
+      changed: () => this.#lapicChanged(vtl),
+      timerChanged: () => m.timersChanged(),
+      sendIpi: (lo, hi) => m.sendIpi(this, vtl, lo, hi),
+    };
+  }
+
+  #lapicChanged(vtl: Vtl): void {
+    const active = this.hv.activeVtl;
+    if (vtl === active) {
+      this.cpu.intrPending = true;
+      this.cpu.brk = true;
+    } else if (vtl > active) {
+      // A higher VTL may preempt: let the machine look at it after this instruction.
+      this.hv.preemptCheck = true;
+      this.cpu.brk = true;
+      this.cpu.exitReq = true;
+    }
+  }
+
+  /** Whether the VP can make progress (not halted, or an interrupt would wake it). */
+  get runnable(): boolean {
+    const c = this.cpu;
+    if (c.shutdown) return false;
+    if (!c.halted) return true;
+    if (this.hv.preemptCheck) return true;
+    for (let v = this.hv.activeVtl + 1; v < this.hv.contexts.count; v++) {
+      if (this.hv.isEnabled(v as Vtl) && this.hv.lapics.get(v as Vtl).deliverable() >= 0) {
+        return true;
+      }
+    }
+    return (c.eflags & 0x200) !== 0 && this.hv.lapic.deliverable() >= 0;
+  }
+
+  // ---- CpuHost ----------------------------------------------------------------------------
+
+  resolveGpa(gpn: number): number {
+    return this.machine.partition.resolveGpa(this.hv, this.hv.activeVtl, gpn);
+  }
+
+  mmioRead(gpa: number, size: 1 | 2 | 4): number {
+    return this.machine.mmioRead(this, gpa, size);
+  }
+
+  mmioWrite(gpa: number, size: 1 | 2 | 4, value: number): void {
+    this.machine.mmioWrite(this, gpa, size, value);
+  }
+
+  ioIn(port: number, size: 1 | 2 | 4): number {
+    return this.machine.ports.read(port, size);
+  }
+
+  ioOut(port: number, size: 1 | 2 | 4, value: number): void {
+    this.machine.ports.write(port, size, value);
+  }
+
+  rdmsr(index: number, out: Int32Array): boolean {
+    if (isSynthMsr(index)) {
+      return readSynthMsr(this.machine.partition, this.hv, index, this.machine.now(), out);
+    }
+    return this.hv.lapic.readMsr(index, out);
+  }
+
+  wrmsr(index: number, lo: number, hi: number): boolean {
+    if (isSynthMsr(index)) return writeSynthMsr(this.machine.partition, this.hv, index, lo, hi);
+    return this.hv.lapic.writeMsr(index, lo, hi);
+  }
+
+  cpuid(leaf: number, subleaf: number, out: Int32Array): void {
+    hvCpuid(this.machine.partition, leaf, subleaf, out);
+  }
+
+  now(): number {
+    return this.machine.now();
+  }
+
+  readCr8(): number {
+    return this.hv.lapic.tpr >>> 4;
+  }
+
+  writeCr8(v: number): void {
+    this.hv.lapic.write(0x08, (v & 0xf) << 4);
+  }
+
+  apicId(): number {
+    return this.index;
+  }
+
+  hypercall(): void {
+    hypercall(this.machine.partition, this.hv);
+  }
+
+  protectionFault(gpa: number, gva: number, access: number): void {
+    this.machine.protectionFault(this, gpa, gva, access);
+  }
+
+  interruptAck(): number {
+    return this.hv.lapic.ack();
+  }
+
+  onException(vector: number, hasErrorCode: boolean, errorCode: number, cr2: number): void {
+    this.machine.emit(this.index, "exception", {
+      vector,
+      has_error_code: hasErrorCode,
+      error_code: errorCode >>> 0,
+      cr2: hexOf(cr2),
+    });
+  }
+
+  onInterrupt(vector: number): void {
+    this.machine.emit(this.index, "interrupt", {
+      vector,
+      source: this.machine.interruptSource(this, vector),
+      target_vtl: this.hv.activeVtl,
+      preempted: false,
+    });
+  }
+
+  onHalt(): void {
+    this.machine.emit(this.index, "halt", {});
+  }
+
+  onShutdown(reason: string): void {
+    this.machine.shutdown(this, reason);
+  }
+}
