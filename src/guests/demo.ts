@@ -112,7 +112,7 @@ export function buildDemo(): BuiltinGuest {
   a.bind(entry);
   a.mov(rsp, stack0);
   a.lidt(mem(idt0.pointer));
-  a.mov(dx, 0x3fa).mov(al, 0x07).out(dx, al); // UART: enable and clear the FIFOs
+  a.mov(dx, 0x3fa).mov(al, 0x01).out(dx, al); // UART: enable the FIFOs
   a.mov(rsi, mHello).call(puts);
   // CPUID 0x40000000: "Microsoft Hv"; 0x40000003 EBX bit 16: AccessVsm.
   a.mov(eax, 0x40000000).cpuid();

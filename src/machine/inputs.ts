@@ -56,7 +56,7 @@ export class LiveInput implements InputSource {
 
   nextDeadline(now: number): number {
     if (this.exhausted) return Infinity;
-    return Math.ceil((now + 1) / this.interval) * this.interval;
+    return Math.ceil(now / this.interval) * this.interval;
   }
 
   fetch(now: number, space: number): Uint8Array | null {

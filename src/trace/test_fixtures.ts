@@ -144,7 +144,7 @@ export function sampleEvents(): TraceEvent[] {
   return out;
 }
 
-/** A deterministic stream of `n` plausible events (LCG-driven, no Math.random). */
+/** A deterministic stream of `n` plausible events (LCG-driven, no host randomness). */
 export function manyEvents(n: number, seed = 1): TraceEvent[] {
   let s = seed >>> 0;
   const rnd = (m: number) => {

@@ -1,0 +1,166 @@
+/**
+ * The command line as users run it: exit statuses, one-line errors for bad input, and the
+ * committed reference trace replaying identically.
+ */
+
+import assert from "node:assert/strict";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const ROOT = new URL("../", import.meta.url).pathname;
+
+async function vtlrr(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const p = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-write", MAIN, ...args],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const r = await p.output();
+  const dec = new TextDecoder();
+  return { code: r.code, out: dec.decode(r.stdout), err: dec.decode(r.stderr) };
+}
+
+const tmp = await Deno.makeTempDir({ prefix: "vtlrr-cli-" });
+const demo = `${tmp}/demo.vtlrr`;
+
+/** A bad-input error: status 2, exactly one line on stderr, no stack trace. */
+function assertCleanError(r: { code: number; err: string }, pattern: RegExp): void {
+  assert.equal(r.code, 2, `exit status: ${r.err}`);
+  const lines = r.err.trim().split("\n");
+  assert.equal(lines.length, 1, `one line expected, got:\n${r.err}`);
+  assert.match(lines[0]!, pattern);
+  assert.doesNotMatch(r.err, /\bat .*\.ts:\d+/);
+}
+
+Deno.test("boot runs the demo, prints its output and a summary, writes a trace", async () => {
+  const r = await vtlrr("boot", "--trace", demo);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /VTL round trips ok/);
+  assert.match(
+    r.err,
+    /instructions, \d+ events \(.*\), \d+ VTL switches, exit debug_exit value 0.*MIPS/,
+  );
+  assert.ok((await Deno.stat(demo)).size > 0);
+});
+
+Deno.test("replay: identical, with counts", async () => {
+  const r = await vtlrr("replay", demo);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /^replay identical: \d+ events, [\d,]+ instructions/m);
+});
+
+Deno.test("replay --out reproduces the trace byte for byte", async () => {
+  const out = `${tmp}/replayed.vtlrr`;
+  const r = await vtlrr("replay", demo, "--out", out);
+  assert.equal(r.code, 0, r.err);
+  assert.deepEqual(await Deno.readFile(out), await Deno.readFile(demo));
+});
+
+Deno.test("the committed reference trace replays identically with this build", async () => {
+  const r = await vtlrr("replay", "traces/demo.vtlrr");
+  assert.equal(r.code, 0, `${r.out}\n${r.err}`);
+});
+
+Deno.test("diff: identical traces exit 0, different ones exit 1 with a report", async () => {
+  const same = await vtlrr("diff", demo, demo);
+  assert.equal(same.code, 0);
+  assert.match(same.out, /traces identical/);
+  const input = `${tmp}/in.txt`;
+  await Deno.writeTextFile(input, "hello\n");
+  const other = `${tmp}/input.vtlrr`;
+  assert.equal((await vtlrr("boot", "--quiet", "--input", input, "--trace", other)).code, 0);
+  const d = await vtlrr("diff", demo, other);
+  assert.equal(d.code, 1);
+  assert.match(
+    d.out,
+    /first divergence at event \d+ \(icount \d+, vp 0, vtl 0\): input vs console|first divergence/,
+  );
+  assert.match(d.out, /instruction \(a\): 0x[0-9a-f]+ \S+/);
+  assert.match(d.out, /summary:/);
+  assert.match(d.out, /input\s+0\s+\d+\s+\*/);
+});
+
+Deno.test("dump prints the header and one JSON object per event", async () => {
+  const r = await vtlrr("dump", demo);
+  assert.equal(r.code, 0);
+  const lines = r.out.trim().split("\n");
+  assert.ok(JSON.parse(lines[0]!).header);
+  const first = JSON.parse(lines[1]!);
+  assert.deepEqual(Object.keys(first).slice(0, 8), [
+    "kind",
+    "seq",
+    "icount",
+    "vp",
+    "vtl",
+    "rip",
+    "bits",
+    "insn",
+  ]);
+  assert.equal(JSON.parse(lines.at(-1)!).kind, "exit");
+});
+
+Deno.test("rerun with this build: identical behaviour exits 0", async () => {
+  const r = await vtlrr("rerun", demo, "--out", `${tmp}/rerun.vtlrr`);
+  assert.equal(r.code, 0, r.out + r.err);
+  assert.match(r.out, /traces identical/);
+});
+
+Deno.test("bad input: one clear line, exit 2", async () => {
+  assertCleanError(await vtlrr("boot", "--frobnicate"), /boot: Unknown option '--frobnicate'/);
+  assertCleanError(
+    await vtlrr("boot", "/no/such/guest.bin"),
+    /Cannot read guest \/no\/such\/guest.bin: No such file/,
+  );
+  assertCleanError(await vtlrr("boot", "--vps", "many"), /--vps: not a number/);
+  assertCleanError(await vtlrr("replay", "/no/such.vtlrr"), /Cannot open trace \/no\/such.vtlrr/);
+  assertCleanError(await vtlrr("frob"), /unknown command "frob"/);
+  const bytes = await Deno.readFile(demo);
+  // Wrong magic.
+  const bad = bytes.slice();
+  bad[0] = 0x58;
+  await Deno.writeFile(`${tmp}/magic.vtlrr`, bad);
+  assertCleanError(await vtlrr("replay", `${tmp}/magic.vtlrr`), /not a vtlrr trace/);
+  // Wrong major version.
+  const ver = bytes.slice();
+  ver[8] = 9;
+  await Deno.writeFile(`${tmp}/ver.vtlrr`, ver);
+  assertCleanError(await vtlrr("dump", `${tmp}/ver.vtlrr`), /unsupported trace format version 9\./);
+  // A flipped byte in the middle of the compressed events.
+  const flip = bytes.slice();
+  flip[Math.floor(bytes.length / 2)]! ^= 0x40;
+  await Deno.writeFile(`${tmp}/flip.vtlrr`, flip);
+  assertCleanError(
+    await vtlrr("replay", `${tmp}/flip.vtlrr`),
+    /Cannot (read|parse) trace .*flip.vtlrr/,
+  );
+  // Truncated inside the header.
+  await Deno.writeFile(`${tmp}/short.vtlrr`, bytes.subarray(0, 20));
+  assertCleanError(await vtlrr("diff", demo, `${tmp}/short.vtlrr`), /short.vtlrr/);
+});
+
+Deno.test("replay refuses a guest image that differs from the recorded one", async () => {
+  const img = `${tmp}/g.bin`;
+  await Deno.writeFile(img, new Uint8Array(4096).fill(0xf4));
+  const t = `${tmp}/g.vtlrr`;
+  assert.equal(
+    (await vtlrr(
+      "boot",
+      img,
+      "--flat",
+      "0x100000",
+      "--entry",
+      "0x100000",
+      "--max-instructions",
+      "1000",
+      "--trace",
+      t,
+    )).code,
+    0,
+  );
+  await Deno.writeFile(img, new Uint8Array(4096).fill(0x90));
+  assertCleanError(
+    await vtlrr("replay", t),
+    /guest image mismatch: the trace was recorded with g.bin sha256 [0-9a-f]{64}/,
+  );
+});

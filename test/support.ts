@@ -1,0 +1,106 @@
+/** In-process record/replay helpers for the scenario tests (no subprocesses, no files). */
+
+import { builtinGuest } from "../src/cli/guest.ts";
+import { configOf, interruptedAt, scanTrace } from "../src/cli/trace_input.ts";
+import { guestFromHeader } from "../src/cli/guest.ts";
+import {
+  configToJson,
+  DEFAULT_CONFIG,
+  type MachineConfig,
+  validateConfig,
+} from "../src/machine/config.ts";
+import { type InputSource, LiveInput, NoInput, ScheduledInputs } from "../src/machine/inputs.ts";
+import { Machine } from "../src/machine/machine.ts";
+import { currentFormat, type TraceHeader } from "../src/trace/header.ts";
+import { TraceReader } from "../src/trace/reader.ts";
+import { ReplayVerifier } from "../src/trace/replay.ts";
+import { memorySink, TraceWriter } from "../src/trace/writer.ts";
+import type { DivergenceReport } from "../src/trace/compare.ts";
+
+export interface Recording {
+  bytes: Uint8Array;
+  machine: Machine;
+}
+
+export async function recordBuiltin(
+  name: string,
+  opts: { input?: Uint8Array; config?: Partial<MachineConfig>; slice?: number } = {},
+): Promise<Recording> {
+  const config = validateConfig({ ...DEFAULT_CONFIG, ...opts.config });
+  const guest = await builtinGuest(name);
+  const header: TraceHeader = {
+    format: currentFormat(),
+    emulator: { name: "vtlrr", version: "test", commit: null },
+    guest: guest.identity,
+    config: configToJson(config),
+    seed: "0",
+    flags: [],
+  };
+  const sink = memorySink();
+  const writer = await TraceWriter.create(sink, header);
+  let input: InputSource = new NoInput();
+  if (opts.input !== undefined) {
+    const live = new LiveInput(config.inputPollInterval);
+    live.push(opts.input);
+    live.close();
+    input = live;
+  }
+  const machine = new Machine(config, guest.loader, writer, input);
+  const slice = opts.slice ?? 2_000_000;
+  while (machine.exit === null) {
+    machine.run(slice);
+    if (writer.readyToFlush) await writer.flush();
+  }
+  await writer.close();
+  return { bytes: sink.bytes(), machine };
+}
+
+export interface ReplayResult {
+  divergence: DivergenceReport | null;
+  matched: number;
+  bytes: Uint8Array;
+}
+
+/** Replays a trace (bytes) and returns the verdict and the replay-produced trace. */
+export async function replayBytes(trace: Uint8Array, slice = 2_000_000): Promise<ReplayResult> {
+  const reader = await TraceReader.open(trace, "test.vtlrr");
+  const config = configOf(reader);
+  const guest = await guestFromHeader(reader.header, config, undefined);
+  const recorded = await scanTrace(reader);
+  const verifier = new ReplayVerifier(reader.events(), 5, reader.truncated !== null);
+  const sink = memorySink();
+  const writer = await TraceWriter.create(sink, reader.header);
+  verifier.tee = writer;
+  const machine = new Machine(config, guest.loader, verifier, new ScheduledInputs(recorded.inputs));
+  machine.stopAt = interruptedAt(recorded);
+  while (machine.exit === null) {
+    machine.run(slice);
+    if (writer.readyToFlush) await writer.flush();
+    if (!(await verifier.drain()) || verifier.recordedEnded) break;
+  }
+  await verifier.finish();
+  await writer.close();
+  return { divergence: verifier.divergence, matched: verifier.matched, bytes: sink.bytes() };
+}
+
+/** All events of a trace. */
+export async function eventsOf(trace: Uint8Array) {
+  const r = await TraceReader.open(trace, "t.vtlrr");
+  const out = [];
+  for await (const e of r.events()) out.push(e);
+  return { header: r.header, events: out };
+}
+
+/** Re-encodes a header and events as a complete trace. */
+export async function encodeTrace(
+  header: TraceHeader,
+  events: Iterable<import("../src/core/events.ts").TraceEvent>,
+) {
+  const sink = memorySink();
+  const w = await TraceWriter.create(sink, header);
+  for (const e of events) w.event(e);
+  await w.close();
+  return sink.bytes();
+}
+
+export const ROOT = new URL("../", import.meta.url);
