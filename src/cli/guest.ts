@@ -3,6 +3,7 @@
  * --flat/--entry). Produces the loader, and the identity recorded in the trace header.
  */
 
+import { buildCpuBench } from "../guests/cpubench.ts";
 import { buildDemo, type BuiltinGuest } from "../guests/demo.ts";
 import type { MachineConfig } from "../machine/config.ts";
 import { flatLoader, longModeLoader } from "../machine/loader.ts";
@@ -17,6 +18,7 @@ export interface ResolvedGuest {
 
 const BUILTINS: Record<string, () => BuiltinGuest> = {
   demo: buildDemo,
+  cpubench: () => buildCpuBench(),
 };
 
 export function builtinNames(): string[] {

@@ -13,6 +13,7 @@ import { decodeRun } from "./decode.ts";
 import type { Insn } from "./insn.ts";
 import { builderFor, isIsolated, udOp } from "./ops/registry.ts";
 import "./ops/all.ts";
+import "./jit/snippets.ts";
 
 const MAX_BLOCK = 64;
 
@@ -96,6 +97,9 @@ export class CodeCache {
       rips: Float64Array.from(rips),
       n: ops.length,
       valid: true,
+      hits: 0,
+      fn: null,
+      insns: run.insns,
       pages,
       startOff: off,
       endOff: pages.length === 1 ? endOff : (off + len) - PAGE_SIZE,

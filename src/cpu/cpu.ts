@@ -14,6 +14,8 @@ import type { GuestMemory } from "../memory/guest_memory.ts";
 import { PAGE_SIZE } from "../memory/guest_memory.ts";
 import type { CodeCache } from "./code_cache.ts";
 import type { CpuHost } from "./host.ts";
+import type { Insn } from "./insn.ts";
+import { compileBlock, jitConfig } from "./jit/compile.ts";
 import {
   ACCESS_EXECUTE,
   ACCESS_READ,
@@ -73,6 +75,12 @@ export interface Block {
   readonly rips: Float64Array;
   readonly n: number;
   valid: boolean;
+  /** Times the block ran in full; compiled into `fn` when it gets hot. */
+  hits: number;
+  /** The whole block as one generated function returning the number of ops run. */
+  fn: ((c: Cpu) => number) | null;
+  /** The decoded instructions (for the block compiler). */
+  readonly insns: readonly Insn[];
   /** Host pages the block's bytes come from (1 or 2). */
   readonly pages: number[];
   readonly startOff: number;
@@ -409,6 +417,7 @@ export class Cpu {
 
   /** Raises exception `vec` (throws FAULT). */
   raise(vec: number, err = -1): never {
+    this.abortRip = this.rip;
     this.faultVec = vec;
     this.faultHasErr = err >= 0;
     this.faultErr = err >= 0 ? err : 0;
@@ -742,6 +751,7 @@ export class Cpu {
     if ((rights & need) === 0) {
       if (this.#peeking) throw FAULT;
       if (rights & RIGHT_GP_ON_VIOLATION) this.raise(VEC_GP, 0);
+      this.abortRip = this.rip;
       this.host.protectionFault(
         gpa,
         lin,
@@ -847,6 +857,7 @@ export class Cpu {
     }
     if ((r & RIGHT_R) === 0) {
       if (this.#peeking) throw FAULT;
+      this.abortRip = this.rip;
       this.host.protectionFault(gpa, lin, ACCESS_READ);
       this.exitReq = true;
       throw ABORT;
@@ -862,6 +873,7 @@ export class Cpu {
     const r = this.host.resolveGpa(Math.floor(gpa * INV4K));
     if (r < 0) return;
     if ((r & RIGHT_W) === 0) {
+      this.abortRip = this.rip;
       this.host.protectionFault(gpa, lin, ACCESS_WRITE);
       this.exitReq = true;
       throw ABORT;
@@ -1163,12 +1175,19 @@ export class Cpu {
       const ops = b.ops;
       let i = 0;
       try {
-        while (i < n) {
-          ops[i]!(this);
-          i++;
-          if (this.brk) break;
+        if (n === b.n && b.fn !== null) i = b.fn(this);
+        else {
+          if (n === b.n && ++b.hits > jitConfig.threshold && jitConfig.enabled) {
+            b.fn = compileBlock(b, b.insns);
+          }
+          while (i < n) {
+            ops[i]!(this);
+            i++;
+            if (this.brk) break;
+          }
         }
       } catch (e) {
+        if (i === 0 && b.fn !== null) i = this.#indexOfRip(b);
         this.icount += i;
         this.curBlock = null;
         this.brk = false;
@@ -1181,6 +1200,15 @@ export class Cpu {
     }
     return this.icount - start;
   }
+
+  #indexOfRip(b: Block): number {
+    const rips = b.rips;
+    for (let k = 0; k < b.n; k++) if (rips[k] === this.abortRip) return k;
+    return 0;
+  }
+
+  /** RIP of the instruction that threw (set before host calls that may switch contexts). */
+  abortRip = 0;
 
   #onThrow(e: unknown): void {
     if (e === FAULT) {

@@ -39,8 +39,9 @@ export class ReplayVerifier implements EventSink {
 
   /** Compares all produced events so far. Returns false once diverged. */
   async drain(): Promise<boolean> {
-    while (this.#queue.length > 0 && this.divergence === null) {
-      const actual = this.#queue.shift()!;
+    const q = this.#queue;
+    for (let qi = 0; qi < q.length && this.divergence === null; qi++) {
+      const actual = q[qi]!;
       const n = this.#ended ? null : await this.#expected.next();
       if (n === null || n.done) {
         this.#ended = true;

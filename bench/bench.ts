@@ -1,0 +1,165 @@
+/**
+ * `deno task bench`: guest MIPS with recording on, for the built-in CPU-bound guest (compute and
+ * memory/branch workloads) and, when this workplace's ../shared/bench is present, the shared
+ * benchmark guest; and trace throughput (events per second written, and read back + verified as
+ * replay does). Prints a table; no assertions on time.
+ */
+
+import { builtinGuest, fileGuest } from "../src/cli/guest.ts";
+import { buildCpuBench } from "../src/guests/cpubench.ts";
+import { configToJson, DEFAULT_CONFIG, validateConfig } from "../src/machine/config.ts";
+import { longModeLoader } from "../src/machine/loader.ts";
+import { type GuestLoader, Machine } from "../src/machine/machine.ts";
+import { NoInput } from "../src/machine/inputs.ts";
+import { currentFormat } from "../src/trace/header.ts";
+import { TraceReader } from "../src/trace/reader.ts";
+import { ReplayVerifier } from "../src/trace/replay.ts";
+import { manyEvents, sampleHeader } from "../src/trace/test_fixtures.ts";
+import { memorySink, TraceWriter } from "../src/trace/writer.ts";
+import type { MachineConfig } from "../src/machine/config.ts";
+
+const rows: string[][] = [["benchmark", "instructions", "seconds", "MIPS", "notes"]];
+
+async function runGuest(name: string, config: MachineConfig, loader: GuestLoader, sha: string) {
+  const writer = await TraceWriter.create(memorySink(), {
+    format: currentFormat(),
+    emulator: { name: "vtlrr", version: "bench", commit: null },
+    guest: { name, source: "builtin", path: null, sha256: sha, size: 0 },
+    config: configToJson(config),
+    seed: "0",
+    flags: [],
+  });
+  let text = "";
+  const m = new Machine(config, loader, writer, new NoInput());
+  m.onConsole = (d, b) => {
+    if (d === "com1") text += String.fromCharCode(b);
+  };
+  const t0 = performance.now();
+  while (m.exit === null) {
+    m.run(5_000_000);
+    if (writer.readyToFlush) await writer.flush();
+  }
+  await writer.close();
+  const s = (performance.now() - t0) / 1000;
+  return { m, s, text };
+}
+
+// 1. Built-in CPU-bound guest.
+{
+  const g = buildCpuBench(40);
+  const config = validateConfig({ ...DEFAULT_CONFIG });
+  const { m, s, text } = await runGuest(
+    "cpubench",
+    config,
+    longModeLoader("cpubench", g.bytes, g.load, g.entry),
+    "0".repeat(64),
+  );
+  const ok = /cpubench: done/.test(text) ? "ok" : "DID NOT FINISH";
+  rows.push([
+    "cpubench (compute + memory/branch)",
+    m.icount.toLocaleString("en-US"),
+    s.toFixed(2),
+    (m.icount / s / 1e6).toFixed(1),
+    ok,
+  ]);
+}
+
+// 2. The shared benchmark guest, when present.
+const shared = new URL("../../shared/bench/", import.meta.url);
+for (const reps of [70, 700]) {
+  const bin = new URL(`guest-${reps}.bin`, shared).pathname;
+  let info: string;
+  try {
+    info = await Deno.readTextFile(new URL(`guest-${reps}.info`, shared));
+  } catch {
+    rows.push([`shared guest-${reps}`, "-", "-", "-", "../shared/bench not present"]);
+    continue;
+  }
+  const insns = Number(/BENCH_INSNS=(\d+)/.exec(info)?.[1]);
+  const config = validateConfig({
+    ...DEFAULT_CONFIG,
+    loader: { kind: "flat", load: 0x100000, entry: 0x100040 },
+  });
+  const guest = await fileGuest(bin, config);
+  const { m, s, text } = await runGuest(
+    `guest-${reps}`,
+    config,
+    guest.loader,
+    guest.identity.sha256,
+  );
+  const tsc = /tsc_delta=([0-9a-f]+)/.exec(text)?.[1];
+  const exact = tsc !== undefined && parseInt(tsc, 16) === insns + 5;
+  const note = `${/guest: OK/.test(text) ? "guest: OK" : "checksum FAILED"}, tsc_delta ${
+    exact ? "= BENCH_INSNS + 5" : "MISMATCH"
+  }`;
+  rows.push([
+    `shared guest-${reps}`,
+    m.icount.toLocaleString("en-US"),
+    s.toFixed(2),
+    (m.icount / s / 1e6).toFixed(1),
+    note,
+  ]);
+}
+
+// 3. Trace throughput.
+{
+  const events = manyEvents(300_000);
+  const sink = memorySink();
+  const w = await TraceWriter.create(sink, sampleHeader());
+  let t0 = performance.now();
+  for (const e of events) {
+    w.event(e);
+    if (w.readyToFlush) await w.flush();
+  }
+  await w.close();
+  const ws = (performance.now() - t0) / 1000;
+  const bytes = sink.bytes();
+  t0 = performance.now();
+  const reader = await TraceReader.open(bytes, "bench.vtlrr");
+  const v = new ReplayVerifier(reader.events());
+  for (const e of events) v.event(e);
+  await v.finish();
+  const rs = (performance.now() - t0) / 1000;
+  rows.push([
+    "trace write",
+    `${events.length.toLocaleString("en-US")} events`,
+    ws.toFixed(2),
+    "-",
+    `${Math.round(events.length / ws).toLocaleString("en-US")} events/s, ${
+      (bytes.length / events.length).toFixed(1)
+    } bytes/event`,
+  ]);
+  rows.push([
+    "trace read + verify",
+    `${events.length.toLocaleString("en-US")} events`,
+    rs.toFixed(2),
+    "-",
+    `${Math.round(events.length / rs).toLocaleString("en-US")} events/s${
+      v.divergence ? " (DIVERGED)" : ""
+    }`,
+  ]);
+}
+
+// Demo boot, for reference.
+{
+  const g = await builtinGuest("demo");
+  const config = validateConfig({ ...DEFAULT_CONFIG });
+  const { m, s } = await runGuest("demo", config, g.loader, g.identity.sha256);
+  rows.push([
+    "demo (VSM)",
+    m.icount.toLocaleString("en-US"),
+    s.toFixed(2),
+    (m.icount / s / 1e6).toFixed(1),
+    `${m.counts.get("vtl_switch") ?? 0} VTL switches`,
+  ]);
+}
+
+const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+for (const r of rows) {
+  console.log(
+    r.map((c, i) => i === 0 || i === 4 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)).join("  "),
+  );
+}
+console.log(
+  "(QEMU 7.2 TCG on this class of machine: ~2300 MIPS, ~1130 with -icount; Bochs 2.7: ~120 MIPS)",
+);
