@@ -85,6 +85,5 @@ export function compileBlock(b: Block, insns: readonly Insn[]): (c: Cpu) => numb
   const names = [...ops.map((_, i) => "o" + i), ...Object.keys(helpers)];
   const values = [...ops, ...Object.values(helpers)];
   jitStats.blocks++;
-  // deno-lint-ignore no-new-func
   return new Function(...names, src)(...values) as (c: Cpu) => number;
 }

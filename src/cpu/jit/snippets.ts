@@ -90,7 +90,7 @@ defineSnippet([Mnemonic.Movzx, Mnemonic.Movsx, Mnemonic.Movsxd], (d) => {
 
 defineSnippet([Mnemonic.Lea], (d) => {
   const m = d.mem!, dst = d.ops[0]!;
-  if (m.addrSize !== 8 || m.base === -2 && false) return null;
+  if (m.addrSize !== 8) return null;
   const { base, index, scale, disp } = m;
   if (base === -2) {
     const lo = disp | 0, hi = Math.floor(disp / 4294967296) | 0;
