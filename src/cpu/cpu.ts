@@ -373,6 +373,14 @@ export class Cpu {
     for (const pair of this.#tlbs) for (const t of pair) t.flushWrites();
   }
 
+  /** Length of the instruction currently executing (0 if unknown). */
+  currentInsnLength(): number {
+    const b = this.curBlock;
+    if (b === null) return 0;
+    for (let i = 0; i < b.n; i++) if (b.rips[i] === this.rip) return b.insns[i]?.len ?? 0;
+    return 0;
+  }
+
   /** Instructions retired before the instruction currently executing. */
   exactIcount(): number {
     const b = this.curBlock;

@@ -21,6 +21,45 @@ import {
 import type { HvVp, Partition } from "./partition.ts";
 import { switchVtl } from "./vsm.ts";
 
+const P = 16;
+
+/**
+ * A 256-byte HV_MESSAGE of `type` with an HV_X64_INTERCEPT_MESSAGE_HEADER describing the VP's
+ * current instruction (spec §5.4). Returns the message and a DataView on it.
+ */
+export function interceptMessage(
+  vp: HvVp,
+  type: number,
+  payloadSize: number,
+  access: number,
+  insnLength: number,
+): [Uint8Array, DataView] {
+  const cpu = vp.cpu;
+  const m = new Uint8Array(256);
+  const dv = new DataView(m.buffer);
+  dv.setUint32(0, type, true);
+  m[4] = payloadSize;
+  dv.setUint32(P + 0, vp.index, true);
+  m[P + 4] = (insnLength & 0xf) | ((vp.lapic.tpr >>> 4) << 4); // length 3:0, CR8 7:4
+  m[P + 5] = access; // HV_INTERCEPT_ACCESS_TYPE: 0 read, 1 write, 2 execute
+  const execState = (cpu.cpl & 3) | ((cpu.cr0 & CR0_PE) ? 4 : 0) | ((cpu.cr0 & CR0_AM) ? 8 : 0) |
+    ((cpu.efer & EFER_LMA) ? 16 : 0) | ((vp.activeVtl & 0xf) << 7);
+  dv.setUint16(P + 6, execState, true);
+  writeSegment(dv, P + 8, cpu, CS);
+  dv.setInt32(P + 24, cpu.rip | 0, true);
+  dv.setInt32(P + 28, hiOf(cpu.rip), true);
+  dv.setInt32(P + 32, cpu.getRflags(), true);
+  return [m, dv];
+}
+
+function writeSegment(dv: DataView, off: number, cpu: HvVp["cpu"], s: number): void {
+  dv.setInt32(off, cpu.segBase[s]! | 0, true);
+  dv.setInt32(off + 4, hiOf(cpu.segBase[s]!), true);
+  dv.setUint32(off + 8, cpu.segLimit[s]! >>> 0, true);
+  dv.setUint16(off + 12, cpu.segSel[s]!, true);
+  dv.setUint16(off + 14, cpu.segAttr[s]! & 0xffff, true);
+}
+
 /** Builds the 256-byte HV_MESSAGE for a GPA intercept (spec §5.4). */
 export function gpaInterceptMessage(
   p: Partition,
@@ -30,31 +69,11 @@ export function gpaInterceptMessage(
   access: number,
 ): Uint8Array {
   const cpu = vp.cpu;
-  const m = new Uint8Array(256);
-  const dv = new DataView(m.buffer);
   const kvm = p.config.profile === "kvm-rfc";
-  dv.setUint32(0, HvMessageTypeGpaIntercept, true);
-  m[4] = kvm ? 240 : 80; // PayloadSize
-  // Payload at 16: HV_X64_INTERCEPT_MESSAGE_HEADER (40 bytes).
-  const P = 16;
+  // Instruction length is not guaranteed for memory intercepts: 0.
+  const [m, dv] = interceptMessage(vp, HvMessageTypeGpaIntercept, kvm ? 240 : 80, access, 0);
   const insn = cpu.peekCode(15);
-  dv.setUint32(P + 0, vp.index, true);
-  m[P + 4] = 0; // instruction length: not guaranteed for memory intercepts
-  m[P + 5] = access; // HV_INTERCEPT_ACCESS_TYPE: 0 read, 1 write, 2 execute
-  const execState = (cpu.cpl & 3) | ((cpu.cr0 & CR0_PE) ? 4 : 0) | ((cpu.cr0 & CR0_AM) ? 8 : 0) |
-    ((cpu.efer & EFER_LMA) ? 16 : 0) | ((vp.activeVtl & 0xf) << 7);
-  dv.setUint16(P + 6, execState, true);
-  const seg = (off: number, s: number) => {
-    dv.setInt32(off, cpu.segBase[s]! | 0, true);
-    dv.setInt32(off + 4, hiOf(cpu.segBase[s]!), true);
-    dv.setUint32(off + 8, cpu.segLimit[s]! >>> 0, true);
-    dv.setUint16(off + 12, cpu.segSel[s]!, true);
-    dv.setUint16(off + 14, cpu.segAttr[s]! & 0xffff, true);
-  };
-  seg(P + 8, CS);
-  dv.setInt32(P + 24, cpu.rip | 0, true);
-  dv.setInt32(P + 28, hiOf(cpu.rip), true);
-  dv.setInt32(P + 32, cpu.getRflags(), true);
+  const seg = (off: number, s: number) => writeSegment(dv, off, cpu, s);
   // HV_X64_MEMORY_INTERCEPT_MESSAGE body.
   dv.setUint32(P + 40, 6, true); // CacheType: WB
   m[P + 44] = insn.length;
@@ -108,12 +127,37 @@ export function handleProtectionViolation(
     }
   }
   if (owner < 0 || !vp.isEnabled(owner as Vtl)) return -1;
-  const msg = gpaInterceptMessage(p, vp, gpa, gva, access);
-  const ownerVtl = owner as Vtl;
-  switchVtl(p, vp, ownerVtl, "intercept", vp.cpu.rip);
-  const off = p.assistOffset(vp, ownerVtl, VP_ASSIST_INTERCEPT_MESSAGE);
-  if (off >= 0) p.mem.writeBytes(off, msg);
-  const er = p.assistOffset(vp, ownerVtl, VP_ASSIST_ENTRY_REASON);
-  if (er >= 0) p.mem.write32(er, HvVtlEntryReasonIntercept);
+  deliverIntercept(p, vp, owner as Vtl, gpaInterceptMessage(p, vp, gpa, gva, access));
   return owner;
+}
+
+/**
+ * Hands an intercept message to VTL `owner` of `vp` and makes it run next: through its SynIC
+ * SINT0 when that is set up (entry reason Interrupt), otherwise through the intercept-message
+ * area of its VP assist page (entry reason Intercept), spec §5.3. The lower VTL's instruction
+ * has not executed; it is retried when the owner returns.
+ */
+export function deliverIntercept(p: Partition, vp: HvVp, owner: Vtl, msg: Uint8Array): void {
+  if (interceptViaSynic(p, vp, owner, msg)) {
+    vp.preemptCheck = true;
+    vp.cpu.exitReq = true;
+    vp.cpu.brk = true;
+    return;
+  }
+  switchVtl(p, vp, owner, "intercept", vp.cpu.rip);
+  const off = p.assistOffset(vp, owner, VP_ASSIST_INTERCEPT_MESSAGE);
+  if (off >= 0) p.mem.writeBytes(off, msg);
+  const er = p.assistOffset(vp, owner, VP_ASSIST_ENTRY_REASON);
+  if (er >= 0) p.mem.write32(er, HvVtlEntryReasonIntercept);
+}
+
+/** Hook for SynIC delivery (installed when the SynIC is wired); returns false if not possible. */
+export const interceptHooks: {
+  synicPost: (p: Partition, vp: HvVp, vtl: Vtl, sint: number, msg: Uint8Array) => boolean;
+} = { synicPost: () => false };
+
+function interceptViaSynic(p: Partition, vp: HvVp, owner: Vtl, msg: Uint8Array): boolean {
+  // VsmPartitionConfig.InterceptPage (bit 12) selects the VP assist page route.
+  if (p.vsmConfig.get(owner) & (1 << 12)) return false;
+  return interceptHooks.synicPost(p, vp, owner, 0, msg);
 }

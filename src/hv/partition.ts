@@ -53,6 +53,18 @@ export class HvVp {
   enabledVtls = 1;
   /** Saved private context of every inactive VTL (the active one lives in the CPU). */
   readonly contexts: VtlArray<CpuContext>;
+  /**
+   * HvRegisterVsmVpSecureConfigVtlN held by each VTL m for each lower VTL n: secureConfig[m][n]
+   * (bit 0 MbecEnabled, bit 1 TlbLocked).
+   */
+  readonly secureConfig: number[][];
+  /** Register intercept controls owned by each higher VTL (TLFS §15.13.4). */
+  readonly crInterceptControl: number[];
+  readonly crInterceptCr0Mask: number[];
+  readonly crInterceptCr4Mask: number[];
+  readonly crInterceptMiscEnableMask: number[];
+  /** HvRegisterPendingEvent0 per VTL (delivered when that VTL next runs), or null. */
+  readonly pendingEvent: ({ vector: number; hasErr: boolean; err: number; param: number } | null)[];
   /** HV_X64_MSR_VP_ASSIST_PAGE per VTL: [lo, hi]. */
   readonly assistMsr: VtlArray<[number, number]>;
   /** Host page backing each VTL's VP assist page (allocated on first enable), or -1. */
@@ -63,6 +75,10 @@ export class HvVp {
   readonly overlays: VtlArray<OverlayMap>;
   /** Set when a higher VTL may have become deliverable (checked by the machine). */
   preemptCheck = false;
+  /** Whether the VP runs (the BSP from reset; others after INIT/SIPI or StartVirtualProcessor). */
+  started = false;
+  /** HvRegisterInterceptSuspend.TlbFlushInhibit (set by TranslateVirtualAddress, TLFS §9.1.4). */
+  tlbFlushInhibit = false;
 
   constructor(index: number, cpu: Cpu, vtlCount: number, lapics: VtlArray<Lapic>) {
     this.index = index;
@@ -73,6 +89,12 @@ export class HvVp {
     this.assistPage = new VtlArray(vtlCount, () => -1);
     this.vina = new VtlArray(vtlCount, () => 0);
     this.overlays = new VtlArray(vtlCount, () => new Map());
+    this.secureConfig = Array.from({ length: vtlCount }, () => new Array(vtlCount).fill(0));
+    this.crInterceptControl = new Array(vtlCount).fill(0);
+    this.crInterceptCr0Mask = new Array(vtlCount).fill(0);
+    this.crInterceptCr4Mask = new Array(vtlCount).fill(0);
+    this.crInterceptMiscEnableMask = new Array(vtlCount).fill(0);
+    this.pendingEvent = new Array(vtlCount).fill(null);
   }
 
   isEnabled(v: Vtl): boolean {

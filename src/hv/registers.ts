@@ -217,15 +217,104 @@ table.set(0x000d0005, {
     return HV_STATUS_SUCCESS;
   },
 });
-// HvRegisterVsmCapabilities (OpenVMM bit order, spec §10.1): nothing optional yet.
+// HvRegisterVsmCapabilities (OpenVMM bit order, spec §10.1): MbecVtlMask (16:1) lists every VTL
+// (bit 1 + n for VTL n) — both readings of which bit means what are satisfied — and
+// InterceptPageAvailable (27).
 table.set(0x000d0006, {
-  get: (_p, _vp, _vtl, _ctx, v) => {
-    put64(v, 0);
+  get: (p, _vp, _vtl, _ctx, v) => {
+    const mbecMask = ((1 << p.vtlCount) - 1) << 1;
+    put64(v, mbecMask | (1 << 27));
+    return HV_STATUS_SUCCESS;
+  },
+});
+// HvRegisterVsmVpSecureConfigVtl0..14 (0x000D0010 + n): held by the addressed VTL m for lower VTL
+// n; writable only by a VTL strictly above n (spec §3). Bit 0 MbecEnabled (must match the
+// partition's MBEC setting, OpenVMM), bit 1 TlbLocked.
+for (let n = 0; n < 15; n++) {
+  table.set(0x000d0010 + n, {
+    get: (_p, vp, vtl, _ctx, v) => {
+      if (n >= vtl) return HV_STATUS_INVALID_PARAMETER;
+      put64(v, vp.secureConfig[vtl]![n]!);
+      return HV_STATUS_SUCCESS;
+    },
+    set: (p, vp, vtl, _ctx, v, caller) => {
+      if (n >= vtl || n >= caller) return HV_STATUS_ACCESS_DENIED;
+      const val = v[0];
+      if (v[1] !== 0 || v[2] !== 0 || v[3] !== 0 || (val & ~3)) {
+        return HV_STATUS_INVALID_REGISTER_VALUE;
+      }
+      const mbec = (p.mbecEnabledVtls >>> vtl & 1) !== 0;
+      if (((val & 1) !== 0) !== mbec) return HV_STATUS_INVALID_REGISTER_VALUE;
+      vp.secureConfig[vtl]![n] = val;
+      return HV_STATUS_SUCCESS;
+    },
+  });
+}
+// Register intercept controls (TLFS §15.13.4), owned by the VTL addressed (must be above 0).
+const CR_INTERCEPT_SUPPORTED = 0x00fffffb & ~(1 << 3) & ~(1 << 5) & ~(1 << 7) & ~(1 << 9) &
+  ~(1 << 11) & ~(1 << 13); // write intercepts only (OpenVMM); XCr0Write unsupported
+const crRegs: [number, (vp: HvVp) => number[]][] = [
+  [0x000e0000, (vp) => vp.crInterceptControl],
+  [0x000e0001, (vp) => vp.crInterceptCr0Mask],
+  [0x000e0002, (vp) => vp.crInterceptCr4Mask],
+  [0x000e0003, (vp) => vp.crInterceptMiscEnableMask],
+];
+for (const [name, arr] of crRegs) {
+  table.set(name, {
+    get: (_p, vp, vtl, _ctx, v) => {
+      put64(v, arr(vp)[vtl]!);
+      return HV_STATUS_SUCCESS;
+    },
+    set: (_p, vp, vtl, _ctx, v) => {
+      if (vtl === 0) return HV_STATUS_INVALID_PARAMETER;
+      if (v[1] !== 0 || v[2] !== 0 || v[3] !== 0) return HV_STATUS_INVALID_REGISTER_VALUE;
+      if (name === 0x000e0000 && (v[0] & ~CR_INTERCEPT_SUPPORTED)) {
+        return HV_STATUS_INVALID_REGISTER_VALUE;
+      }
+      arr(vp)[vtl] = v[0] >>> 0;
+      return HV_STATUS_SUCCESS;
+    },
+  });
+}
+// HvRegisterPendingEvent0 (spec §3): a higher VTL injects an exception into a lower VTL; it is
+// delivered when that VTL next runs. Bit 0 EventPending, 3:1 EventType (0 = exception),
+// 8 DeliverErrorCode, 31:16 Vector, 63:32 ErrorCode, 127:64 ExceptionParameter (CR2 for #PF).
+table.set(0x00010004, {
+  get: (_p, vp, vtl, _ctx, v) => {
+    const e = vp.pendingEvent[vtl];
+    if (e === null || e === undefined) {
+      v[0] =
+        v[1] =
+        v[2] =
+        v[3] =
+          0;
+    } else {
+      v[0] = 1 | (e.hasErr ? 0x100 : 0) | (e.vector << 16);
+      v[1] = e.err;
+      v[2] = e.param | 0;
+      v[3] = hiOf(e.param);
+    }
+    return HV_STATUS_SUCCESS;
+  },
+  set: (_p, vp, vtl, _ctx, v, caller) => {
+    if (vtl >= caller) return HV_STATUS_ACCESS_DENIED;
+    if (!(v[0] & 1)) {
+      vp.pendingEvent[vtl] = null;
+      return HV_STATUS_SUCCESS;
+    }
+    const type = (v[0] >>> 1) & 7, vector = (v[0] >>> 16) & 0xffff;
+    if (type !== 0 || vector > 31 || (v[0] & 0xfef0)) return HV_STATUS_INVALID_REGISTER_VALUE;
+    vp.pendingEvent[vtl] = {
+      vector,
+      hasErr: (v[0] & 0x100) !== 0,
+      err: v[1],
+      param: toNum(v[2], v[3]),
+    };
     return HV_STATUS_SUCCESS;
   },
 });
 // HvRegisterVsmPartitionConfig, per VTL ≥ 1 (spec §3 "VsmPartitionConfig").
-const VSM_CONFIG_SUPPORTED = 0x1 | 0x1e | 0x20 | 0x40 | 0x200;
+const VSM_CONFIG_SUPPORTED = 0x1 | 0x1e | 0x20 | 0x40 | 0x200 | 0x1000;
 table.set(0x000d0007, {
   get: (p, _vp, vtl, _ctx, v) => {
     put64(v, p.vsmConfig.get(vtl));
@@ -292,7 +381,7 @@ export function setRegister(
 const scratch = new CpuContext();
 
 /** The private context of (vp, vtl): a fresh copy of the live CPU when that VTL is active. */
-function contextOf(vp: HvVp, vtl: Vtl): CpuContext {
+export function contextOf(vp: HvVp, vtl: Vtl): CpuContext {
   if (vtl !== vp.activeVtl) return vp.contexts.get(vtl);
   saveContext(vp.cpu, scratch);
   return scratch;

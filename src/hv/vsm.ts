@@ -46,6 +46,13 @@ export function switchVtl(
     rip_before: hexOf(ripBefore),
     rip_after: hexOf(cpu.rip),
   }, eventRip);
+  // An exception a higher VTL injected with HvRegisterPendingEvent0 is delivered on entry.
+  const pe = vp.pendingEvent[to];
+  if (pe !== null && pe !== undefined) {
+    vp.pendingEvent[to] = null;
+    if (pe.vector === 14) cpu.cr2 = pe.param;
+    cpu.deliverException(pe.vector, pe.hasErr, pe.err);
+  }
 }
 
 /** Writes the entry reason into VTL `vtl`'s VP assist page, if enabled (spec §4.3). */

@@ -87,7 +87,9 @@ export function applyEntryState(cpu: Cpu, e: EntryState): void {
   }
   cpu.setRflags(e.rflags ?? 2);
   cpu.setSegment(CS, e.cs.sel, e.cs.base, e.cs.limit, e.cs.attr);
-  for (const s of [DS, ES, FS, GS, SS]) cpu.setSegment(s, e.data.sel, e.data.base, e.data.limit, e.data.attr);
+  for (const s of [DS, ES, FS, GS, SS]) {
+    cpu.setSegment(s, e.data.sel, e.data.base, e.data.limit, e.data.attr);
+  }
   cpu.rip = e.rip;
   cpu.updateMode();
   cpu.flushTlbAll();

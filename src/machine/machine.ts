@@ -121,6 +121,7 @@ export class Machine {
       this.#finish({ reason: "debug_exit", value: v, status: ((v << 1) | 1) >>> 0 });
     this.#quantumLeft = config.quantum;
     this.#nextCheckpoint = config.checkpointInterval > 0 ? config.checkpointInterval : Infinity;
+    this.vps[0]!.hv.started = true;
     loader.load(this);
     this.#memHash = new MemoryHash(this.mem);
     for (const vp of this.vps) vp.cpu.updateMode();

@@ -13,6 +13,7 @@ import { HvVp } from "../hv/partition.ts";
 import { hexOf, hypercall } from "../hv/hypercall.ts";
 import { hvCpuid } from "../hv/cpuid.ts";
 import { isSynthMsr, readSynthMsr, writeSynthMsr } from "../hv/msrs.ts";
+import { crWriteIntercepted, msrWriteIntercepted } from "../hv/register_intercepts.ts";
 import type { Machine } from "./machine.ts";
 
 export class Vp implements CpuHost {
@@ -61,7 +62,7 @@ export class Vp implements CpuHost {
   /** Whether the VP can make progress (not halted, or an interrupt would wake it). */
   get runnable(): boolean {
     const c = this.cpu;
-    if (c.shutdown) return false;
+    if (c.shutdown || !this.hv.started) return false;
     if (!c.halted) return true;
     if (this.hv.preemptCheck) return true;
     for (let v = this.hv.activeVtl + 1; v < this.hv.contexts.count; v++) {
@@ -158,6 +159,14 @@ export class Vp implements CpuHost {
 
   onHalt(): void {
     this.machine.emit(this.index, "halt", {});
+  }
+
+  interceptCrWrite(cr: number, lo: number, hi: number): boolean {
+    return crWriteIntercepted(this.machine.partition, this.hv, cr, lo, hi);
+  }
+
+  interceptMsrWrite(index: number, lo: number, hi: number): boolean {
+    return msrWriteIntercepted(this.machine.partition, this.hv, index, lo, hi);
   }
 
   onShutdown(reason: string): void {

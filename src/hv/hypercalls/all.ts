@@ -4,3 +4,6 @@ import "./enable_vp_vtl.ts";
 import "./modify_vtl_protection_mask.ts";
 import "./notify_long_spin_wait.ts";
 import "./vp_registers.ts";
+import "./get_vp_index_from_apic_id.ts";
+import "./start_virtual_processor.ts";
+import "./translate_virtual_address.ts";

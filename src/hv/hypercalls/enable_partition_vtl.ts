@@ -27,9 +27,11 @@ defineHypercall({
     const flags = h.input.getUint8(9);
     // TargetVtl is a plain HV_VTL: VTL0 or beyond MaximumVtl is invalid (KUT).
     if (target === 0 || target > p.maxVtl) return HV_STATUS_INVALID_PARAMETER;
-    // Flags: bit 0 EnableMbec. MBEC is not in VsmCapabilities.MbecVtlMask yet; other bits and
-    // the reserved bytes must be zero.
-    if (flags !== 0 || h.input.getUint16(10, true) !== 0 || h.input.getUint32(12, true) !== 0) {
+    // Flags: bit 0 EnableMbec (every VTL is in VsmCapabilities.MbecVtlMask); the supervisor
+    // shadow stack and HVPT flags are not supported; reserved bytes must be zero.
+    if (
+      (flags & ~1) !== 0 || h.input.getUint16(10, true) !== 0 || h.input.getUint32(12, true) !== 0
+    ) {
       return HV_STATUS_INVALID_PARAMETER;
     }
     if (p.isVtlEnabled(target)) {
@@ -46,6 +48,12 @@ defineHypercall({
       if (highestBelow !== caller) return HV_STATUS_ACCESS_DENIED;
     }
     p.enabledVtls |= 1 << target;
+    if (flags & 1) {
+      p.mbecEnabledVtls |= 1 << target;
+      // The MBEC setting is part of every VP's secure config for the lower VTLs.
+      for (const vp of p.vps) for (let n = 0; n < target; n++) vp.secureConfig[target]![n]! |= 1;
+      p.flushAllTlbs();
+    }
     void (target as Vtl);
     return HV_STATUS_SUCCESS;
   },
