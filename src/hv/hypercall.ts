@@ -70,6 +70,10 @@ export function hypercallDef(code: number): HypercallDef | undefined {
   return defs.get(code);
 }
 
+/** A handler's "suspend and retry later" result (never a real HV_STATUS). */
+export const HYPERCALL_WAIT = -1;
+const HV_STATUS_TIMEOUT = 0x78;
+
 /** Largest input block read (a page) and the largest output (a page). */
 const MAX_BLOCK = PAGE_SIZE;
 
@@ -246,6 +250,25 @@ export function hypercall(p: Partition, vp: HvVp): void {
       repsDone: repStart,
     };
     status = def.handler(h);
+    if (status === HYPERCALL_WAIT) {
+      // The call must wait (a TLB lock): RIP back on the VMCALL, re-executed when released.
+      cpu.rip = rip;
+      vp.waitTlbVtl = callerVtl;
+      p.emitter.emit(vp.index, "hypercall", {
+        code,
+        name: HYPERCALL_NAMES[code] ?? "unknown",
+        fast,
+        rep_count: repCount,
+        rep_start: repStart,
+        var_hdr: varHdr,
+        input: toHex(inputBytes.subarray(0, 256)),
+        status: HV_STATUS_TIMEOUT,
+        status_name: "HV_STATUS_TIMEOUT",
+        reps_done: repStart,
+        output: "",
+      }, rip);
+      return;
+    }
     repsDone = def.rep ? h.repsDone : 0;
     // Output: rep calls write the completed elements; simple calls only on success.
     let written: Uint8Array = new Uint8Array(0);

@@ -79,6 +79,8 @@ export class HvVp {
   started = false;
   /** HvRegisterInterceptSuspend.TlbFlushInhibit (set by TranslateVirtualAddress, TLFS §9.1.4). */
   tlbFlushInhibit = false;
+  /** A flush hypercall by this VTL waits for TLB locks on other VPs to go (-1: not waiting). */
+  waitTlbVtl = -1;
 
   constructor(index: number, cpu: Cpu, vtlCount: number, lapics: VtlArray<Lapic>) {
     this.index = index;

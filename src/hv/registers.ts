@@ -276,6 +276,19 @@ for (const [name, arr] of crRegs) {
     },
   });
 }
+// HvRegisterInterceptSuspend (0x00000001): bit 1 TlbFlushInhibit (layout UNCONFIRMED, see
+// README); writing 0 releases the inhibition set by TranslateVirtualAddress.
+table.set(0x00000001, {
+  get: (_p, vp, _vtl, _ctx, v) => {
+    put64(v, vp.tlbFlushInhibit ? 2 : 0);
+    return HV_STATUS_SUCCESS;
+  },
+  set: (_p, vp, _vtl, _ctx, v) => {
+    if ((v[0] & ~2) || v[1] || v[2] || v[3]) return HV_STATUS_INVALID_REGISTER_VALUE;
+    vp.tlbFlushInhibit = (v[0] & 2) !== 0;
+    return HV_STATUS_SUCCESS;
+  },
+});
 // HvRegisterPendingEvent0 (spec §3): a higher VTL injects an exception into a lower VTL; it is
 // delivered when that VTL next runs. Bit 0 EventPending, 3:1 EventType (0 = exception),
 // 8 DeliverErrorCode, 31:16 Vector, 63:32 ErrorCode, 127:64 ExceptionParameter (CR2 for #PF).

@@ -101,6 +101,9 @@ export function vtlReturn(p: Partition, vp: HvVp, rip: number): void {
   }
   const from = vp.activeVtl;
   const fast = (wordLo & 1) !== 0;
+  // Returning releases the TLB locks the returning VTL holds on this VP, and flush inhibition.
+  for (let n = 0; n < from; n++) vp.secureConfig[from]![n]! &= ~2;
+  vp.tlbFlushInhibit = false;
   // Values to restore come from the returning VTL's assist page (spec §4.4 step 5).
   let rax: [number, number] | null = null, rcx: [number, number] | null = null;
   if (!fast) {

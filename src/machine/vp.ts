@@ -14,6 +14,7 @@ import { hexOf, hypercall } from "../hv/hypercall.ts";
 import { hvCpuid } from "../hv/cpuid.ts";
 import { isSynthMsr, readSynthMsr, writeSynthMsr } from "../hv/msrs.ts";
 import { crWriteIntercepted, msrWriteIntercepted } from "../hv/register_intercepts.ts";
+import { tlbLocked } from "../hv/hypercalls/flush.ts";
 import type { Machine } from "./machine.ts";
 
 export class Vp implements CpuHost {
@@ -63,6 +64,11 @@ export class Vp implements CpuHost {
   get runnable(): boolean {
     const c = this.cpu;
     if (c.shutdown || !this.hv.started) return false;
+    if (this.hv.waitTlbVtl >= 0) {
+      const vtl = this.hv.waitTlbVtl as Vtl;
+      if (this.machine.partition.vps.some((v) => v !== this.hv && tlbLocked(v, vtl))) return false;
+      this.hv.waitTlbVtl = -1;
+    }
     if (!c.halted) return true;
     if (this.hv.preemptCheck) return true;
     for (let v = this.hv.activeVtl + 1; v < this.hv.contexts.count; v++) {

@@ -7,3 +7,5 @@ import "./vp_registers.ts";
 import "./get_vp_index_from_apic_id.ts";
 import "./start_virtual_processor.ts";
 import "./translate_virtual_address.ts";
+import "./flush.ts";
+import "./synthetic_cluster_ipi.ts";

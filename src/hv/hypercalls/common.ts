@@ -63,3 +63,44 @@ export function parseInitialContext(dv: DataView, off: number): CpuContext {
   c.patHi = dv.getInt32(off + 220, true);
   return c;
 }
+
+/**
+ * Parses an HV_VP_SET at `off` (Format u64, ValidBanksMask u64, then one u64 bank per set bit of
+ * the mask, spec §2.9) into VP indexes below `vpCount`. Format 1 = all VPs. Returns null when
+ * malformed (unknown format, or the bank count does not match `bankQwords`).
+ */
+export function parseVpSet(
+  dv: DataView,
+  off: number,
+  bankQwords: number,
+  vpCount: number,
+): number[] | null {
+  const formatLo = dv.getUint32(off, true), formatHi = dv.getUint32(off + 4, true);
+  if (formatHi !== 0) return null;
+  if (formatLo === 1) return Array.from({ length: vpCount }, (_, i) => i);
+  if (formatLo !== 0) return null;
+  const maskLo = dv.getUint32(off + 8, true), maskHi = dv.getUint32(off + 12, true);
+  const banks: number[] = [];
+  for (let b = 0; b < 64; b++) if ((b < 32 ? maskLo >>> b : maskHi >>> (b - 32)) & 1) banks.push(b);
+  if (banks.length !== bankQwords) return null;
+  const out: number[] = [];
+  banks.forEach((bank, k) => {
+    const lo = dv.getUint32(off + 16 + k * 8, true), hi = dv.getUint32(off + 20 + k * 8, true);
+    for (let i = 0; i < 64; i++) {
+      if ((i < 32 ? lo >>> i : hi >>> (i - 32)) & 1) {
+        const vp = bank * 64 + i;
+        if (vp < vpCount) out.push(vp);
+      }
+    }
+  });
+  return out;
+}
+
+/** VP indexes named by a 64-bit processor mask. */
+export function maskVps(lo: number, hi: number, vpCount: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < Math.min(64, vpCount); i++) {
+    if ((i < 32 ? lo >>> i : hi >>> (i - 32)) & 1) out.push(i);
+  }
+  return out;
+}
