@@ -5,6 +5,7 @@
 
 import { buildCpuBench } from "../guests/cpubench.ts";
 import { buildDemo, type BuiltinGuest } from "../guests/demo.ts";
+import { SCENARIOS } from "../guests/scenarios/index.ts";
 import type { MachineConfig } from "../machine/config.ts";
 import { flatLoader, longModeLoader } from "../machine/loader.ts";
 import type { GuestLoader } from "../machine/machine.ts";
@@ -19,6 +20,7 @@ export interface ResolvedGuest {
 const BUILTINS: Record<string, () => BuiltinGuest> = {
   demo: buildDemo,
   cpubench: () => buildCpuBench(),
+  ...SCENARIOS,
 };
 
 export function builtinNames(): string[] {

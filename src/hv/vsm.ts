@@ -30,8 +30,15 @@ export function switchVtl(
 ): void {
   const cpu = vp.cpu;
   const from = vp.activeVtl;
+  // The event is positioned at the instruction in the VTL being left.
+  p.emitter.emit(vp.index, "vtl_switch", {
+    from,
+    to,
+    reason,
+    rip_before: hexOf(cpu.rip),
+    rip_after: hexOf(vp.contexts.get(to).rip),
+  }, eventRip);
   saveContext(cpu, vp.contexts.get(from));
-  const ripBefore = cpu.rip;
   // A halted VTL that is preempted resumes after its HLT when it next runs.
   if (reason === "interrupt") vp.contexts.get(from).halted = false;
   loadContext(cpu, vp.contexts.get(to), to);
@@ -39,13 +46,6 @@ export function switchVtl(
   cpu.intrPending = true; // re-evaluate against the new VTL's APIC
   cpu.exitReq = true;
   cpu.brk = true;
-  p.emitter.emit(vp.index, "vtl_switch", {
-    from,
-    to,
-    reason,
-    rip_before: hexOf(ripBefore),
-    rip_after: hexOf(cpu.rip),
-  }, eventRip);
   // An exception a higher VTL injected with HvRegisterPendingEvent0 is delivered on entry.
   const pe = vp.pendingEvent[to];
   if (pe !== null && pe !== undefined) {
