@@ -296,7 +296,7 @@ export class Machine {
     const shorthand = (lo >>> 18) & 3;
     const x2 = from.hv.lapics.get(vtl).x2apic;
     const dest = x2 ? hi >>> 0 : hi >>> 24;
-    if (mode !== 0 && mode !== 1) return; // NMI/INIT/SIPI: not modelled yet
+    const logical = (lo & 0x800) !== 0;
     for (const vp of this.vps) {
       const self = vp === from;
       const hit = shorthand === 1
@@ -305,9 +305,57 @@ export class Machine {
         ? true
         : shorthand === 3
         ? !self
-        : (lo & 0x800) === 0 && (dest === vp.index || dest === (x2 ? 0xffffffff : 0xff));
-      if (hit && vp.hv.isEnabled(vtl)) vp.hv.lapics.get(vtl).accept(vector, false, "ipi");
+        : logical
+        ? this.#logicalMatch(vp.hv.lapics.get(vtl), dest, x2)
+        : dest === vp.index || dest === (x2 ? 0xffffffff : 0xff);
+      if (!hit || !vp.hv.isEnabled(vtl)) continue;
+      switch (mode) {
+        case 0: // fixed
+        case 1: // lowest priority: delivered to every target (deterministic superset)
+          vp.hv.lapics.get(vtl).accept(vector, false, "ipi");
+          break;
+        case 5: // INIT (level de-assert is ignored)
+          if (((lo >>> 14) & 1) === 0 && ((lo >>> 15) & 1) === 1) break;
+          this.#init(vp);
+          break;
+        case 6: // SIPI
+          this.#sipi(vp, vector);
+          break;
+      }
     }
+  }
+
+  #logicalMatch(l: import("../devices/lapic.ts").Lapic, dest: number, x2: boolean): boolean {
+    if (x2) {
+      const ldr = l.read(0x0d);
+      return (ldr >>> 16) === (dest >>> 16) && ((ldr & dest) & 0xffff) !== 0;
+    }
+    const ldr = l.ldr >>> 24;
+    if ((l.dfr >>> 28) === 0xf) return (ldr & dest) !== 0; // flat model
+    return (ldr >>> 4) === (dest >>> 4) && ((ldr & dest) & 0xf) !== 0; // cluster model
+  }
+
+  /**
+   * INIT: the VP resets and waits for a startup IPI. Once a VTL above 0 is enabled on the VP,
+   * INIT and SIPI aimed at VTL0 are dropped (TLFS §15.12.3): start it with
+   * HvCallStartVirtualProcessor instead.
+   */
+  #init(vp: Vp): void {
+    if (vp.hv.enabledVtls !== 1 || vp === this.vps[0]) return;
+    vp.cpu.reset();
+    vp.hv.started = false;
+    vp.waitSipi = true;
+  }
+
+  #sipi(vp: Vp, vector: number): void {
+    if (!vp.waitSipi || vp.hv.started || vp.hv.enabledVtls !== 1) return;
+    vp.waitSipi = false;
+    vp.cpu.reset();
+    vp.cpu.loadSegReal(1, vector << 8);
+    vp.cpu.rip = 0;
+    vp.cpu.updateMode();
+    vp.hv.started = true;
+    this.emit(vp.index, "vp_start", { target_vp: vp.index, target_vtl: 0, how: "sipi" });
   }
 
   interruptSource(vp: Vp, vector: number): string {

@@ -22,6 +22,8 @@ export class Vp implements CpuHost {
   readonly machine: Machine;
   readonly cpu: Cpu;
   readonly hv: HvVp;
+  /** Waiting for a startup IPI (application processors after reset or INIT). */
+  waitSipi: boolean;
 
   constructor(machine: Machine, index: number) {
     this.index = index;
@@ -33,6 +35,7 @@ export class Vp implements CpuHost {
       (vtl) => new Lapic(this.#lapicEnv(vtl), index, index === 0),
     );
     this.hv = new HvVp(index, this.cpu, vtlCount, lapics);
+    this.waitSipi = index !== 0;
   }
 
   #lapicEnv(vtl: Vtl): LapicEnv {
