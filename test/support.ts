@@ -26,8 +26,8 @@ export async function recordBuiltin(
   name: string,
   opts: { input?: Uint8Array; config?: Partial<MachineConfig>; slice?: number } = {},
 ): Promise<Recording> {
-  const config = validateConfig({ ...DEFAULT_CONFIG, ...opts.config });
   const guest = await builtinGuest(name);
+  const config = validateConfig({ ...DEFAULT_CONFIG, ...guest.config, ...opts.config });
   const header: TraceHeader = {
     format: currentFormat(),
     emulator: { name: "vtlrr", version: "test", commit: null },

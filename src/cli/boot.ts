@@ -11,7 +11,7 @@ import { currentFormat, type TraceHeader } from "../trace/header.ts";
 import { fileSink, TraceWriter } from "../trace/writer.ts";
 import { fmtInt, parse, parseMiB, parseNumber } from "./args.ts";
 import { UsageError } from "./errors.ts";
-import { builtinGuest, builtinNames, fileGuest, readGuestFile } from "./guest.ts";
+import { builtinGuest, builtinNames, fileGuest, isBuiltin, readGuestFile } from "./guest.ts";
 import { pipeStdin, runLoop, stdinIsPiped } from "./run.ts";
 import { EMULATOR_VERSION, gitCommit } from "./version.ts";
 import type { Machine as M } from "../machine/machine.ts";
@@ -102,10 +102,14 @@ export async function boot(args: string[]): Promise<number> {
   if ((v.flat === undefined) !== (v.entry === undefined)) {
     throw new UsageError("boot: --flat and --entry go together");
   }
+  const guestDefaults = v.flat === undefined && isBuiltin(guestArg)
+    ? (await builtinGuest(guestArg)).config
+    : {};
   let config;
   try {
     config = validateConfig({
       ...DEFAULT_CONFIG,
+      ...guestDefaults,
       ...(v.vps !== undefined ? { vps: parseNumber("--vps", v.vps) } : {}),
       ...(v["max-vtl"] !== undefined ? { maxVtl: parseNumber("--max-vtl", v["max-vtl"]) } : {}),
       ...(v.mem !== undefined ? { memMiB: parseMiB("--mem", v.mem) } : {}),
@@ -129,14 +133,14 @@ export async function boot(args: string[]): Promise<number> {
     if (e instanceof ConfigError) throw new UsageError(`boot: ${e.message}`);
     throw e;
   }
-  const isBuiltin = v.flat === undefined && builtinNames().includes(guestArg);
-  if (!isBuiltin && v.flat === undefined) {
+  const builtin = v.flat === undefined && isBuiltin(guestArg);
+  if (!builtin && v.flat === undefined) {
     await readGuestFile(guestArg); // a clear error for a missing file first
     throw new UsageError(
       `boot: ${guestArg} is not a built-in guest; load a file with --flat ADDR --entry ADDR`,
     );
   }
-  const guest = isBuiltin ? await builtinGuest(guestArg) : await fileGuest(guestArg, config);
+  const guest = builtin ? await builtinGuest(guestArg) : await fileGuest(guestArg, config);
   // Inputs.
   let input: InputSource = new NoInput();
   if (v.input !== undefined || stdinIsPiped()) {

@@ -15,6 +15,8 @@ import { UsageError } from "./errors.ts";
 export interface ResolvedGuest {
   readonly identity: TraceHeader["guest"];
   readonly loader: GuestLoader;
+  /** Config defaults the guest asks for (built-in guests only). */
+  readonly config: Readonly<Record<string, unknown>>;
 }
 
 const BUILTINS: Record<string, () => BuiltinGuest> = {
@@ -30,6 +32,11 @@ export function builtinNames(): string[] {
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const d = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
   return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Whether `name` is a built-in guest. */
+export function isBuiltin(name: string): boolean {
+  return Object.hasOwn(BUILTINS, name);
 }
 
 /** Resolves a built-in guest by name. */
@@ -50,6 +57,7 @@ export async function builtinGuest(name: string): Promise<ResolvedGuest> {
       size: g.bytes.length,
     },
     loader: longModeLoader(g.name, g.bytes, g.load, g.entry),
+    config: g.config ?? {},
   };
 }
 
@@ -81,6 +89,7 @@ export async function fileGuest(path: string, config: MachineConfig): Promise<Re
   return {
     identity: { name, source: "file", path, sha256: await sha256Hex(bytes), size: bytes.length },
     loader: flatLoader(path, bytes, l.load, l.entry),
+    config: {},
   };
 }
 

@@ -85,9 +85,11 @@ export class Lapic {
 
   /** What raised each vector most recently (for event records). */
   readonly sources: string[] = new Array(256).fill("ext");
+  /** Vectors accepted with auto-EOI (Hyper-V SINT AutoEOI, VINA): acknowledged without ISR. */
+  readonly autoEoi = new Uint8Array(256);
 
   /** Accepts a fixed interrupt `vector` into the IRR (level: sets TMR). */
-  accept(vector: number, level = false, source = "ext"): void {
+  accept(vector: number, level = false, source = "ext", autoEoi = false): void {
     if (!this.hwEnabled || vector < 16) {
       if (vector < 16) this.esr |= 0x40; // received illegal vector
       return;
@@ -95,6 +97,7 @@ export class Lapic {
     const w = vector >>> 5, b = 1 << (vector & 31);
     this.irr[w]! |= b;
     this.sources[vector] = source;
+    this.autoEoi[vector] = autoEoi ? 1 : 0;
     if (level) this.tmr[w]! |= b;
     else this.tmr[w]! &= ~b;
     this.env.changed();
@@ -130,7 +133,7 @@ export class Lapic {
     if (v < 0) return -1;
     const w = v >>> 5, b = 1 << (v & 31);
     this.irr[w]! &= ~b;
-    this.isr[w]! |= b;
+    if (this.autoEoi[v] === 0) this.isr[w]! |= b;
     return v;
   }
 

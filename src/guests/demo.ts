@@ -42,6 +42,8 @@ export interface BuiltinGuest {
   readonly bytes: Uint8Array;
   readonly load: number;
   readonly entry: { rip: number; rsp: number; cr3: number; gdtBase: number; gdtLimit: number };
+  /** Machine settings the guest needs (e.g. { vps: 4 }); `boot` uses them unless overridden. */
+  readonly config?: Readonly<Record<string, unknown>>;
 }
 
 function segDesc(a: Asm, base: number, limit: number, sel: number, attr: number): void {

@@ -1,7 +1,8 @@
 /**
- * SynIC messages (TLFS §11.9, `datatypes/hv_message.md`; spec/vsm.md §5.4): the 256-byte
- * HV_MESSAGE (16-byte HV_MESSAGE_HEADER + 240-byte payload) and the synthetic timer expiration
- * payload HV_TIMER_MESSAGE_PAYLOAD (TLFS §12.4, `datatypes/hv_timer_message_payload.md`).
+ * SynIC messages (TLFS §11 `inter-partition-communication.md`, `datatypes/hv_message.md`;
+ * spec/vsm.md §5.4): the 256-byte HV_MESSAGE (16-byte HV_MESSAGE_HEADER + 240-byte payload) and
+ * the synthetic timer expiration payload HV_TIMER_MESSAGE_PAYLOAD (TLFS §12 `timers.md`,
+ * `datatypes/hv_timer_message_payload.md`).
  * Builders and parsers only, no behaviour. Not on the per-instruction path.
  *
  * HV_MESSAGE layout (little-endian, packed):
@@ -14,6 +15,13 @@
  * | 6 | 2 | Reserved |
  * | 8 | 8 | OriginationId / Sender / Port |
  * | 16 | 240 | Payload (30 QWORDs) |
+ *
+ * The TLFS-md page lists the header fields as MessageType, Reserved u16, MessageFlags,
+ * PayloadSize; Linux (`struct hv_message_header`), KVM and OpenVMM all place PayloadSize at 4 and
+ * MessageFlags at 5, as spec §5.4 does. That layout is used here.
+ *
+ * Timer messages "do not have an origination ID (that is, the specified ID is zero)" (TLFS
+ * `hv_message.md`).
  */
 
 import { loOf } from "../cpu/u64.ts";
@@ -25,8 +33,8 @@ export { HvMessageTypeNone, HvMessageTypeTimerExpired };
 export const HV_MESSAGE_SIZE = 256;
 /** sizeof(HV_MESSAGE_HEADER). */
 export const HV_MESSAGE_HEADER_SIZE = 16;
-export const HV_MESSAGE_PAYLOAD_BYTE_COUNT = 240;
-export const HV_MESSAGE_PAYLOAD_QWORD_COUNT = 30;
+export const HV_MESSAGE_MAX_PAYLOAD_BYTE_COUNT = 240;
+export const HV_MESSAGE_MAX_PAYLOAD_QWORD_COUNT = 30;
 
 /** Field offsets inside HV_MESSAGE. */
 export const HV_MESSAGE_OFFSET_MESSAGE_TYPE = 0;
@@ -83,7 +91,8 @@ export function getU64(dv: DataView, off: number): number {
 /**
  * Builds a 256-byte HV_MESSAGE: MessageType, PayloadSize = payload.length, MessageFlags 0,
  * OriginationId (lo, hi), the payload and zeros after it. Throws RangeError for
- * HvMessageTypeNone (it would read as an empty slot, TLFS §11.9.3) or a payload over 240 bytes.
+ * HvMessageTypeNone (it would read as an empty slot, TLFS §11 "SIM Page") or a payload over 240
+ * bytes.
  */
 export function buildMessage(
   messageType: number,
@@ -94,7 +103,7 @@ export function buildMessage(
   if ((messageType >>> 0) === HvMessageTypeNone) {
     throw new RangeError("HvMessageTypeNone cannot be posted");
   }
-  if (payload.length > HV_MESSAGE_PAYLOAD_BYTE_COUNT) {
+  if (payload.length > HV_MESSAGE_MAX_PAYLOAD_BYTE_COUNT) {
     throw new RangeError(`HV_MESSAGE payload too large: ${payload.length}`);
   }
   const m = new Uint8Array(HV_MESSAGE_SIZE);
@@ -125,7 +134,7 @@ export function parseMessageHeader(b: Uint8Array, off = 0): HvMessageHeader {
 
 /** The payload bytes of the message at `off` (PayloadSize bytes, at most 240), as a copy. */
 export function messagePayload(b: Uint8Array, off = 0): Uint8Array {
-  const n = Math.min(b[off + HV_MESSAGE_OFFSET_PAYLOAD_SIZE]!, HV_MESSAGE_PAYLOAD_BYTE_COUNT);
+  const n = Math.min(b[off + HV_MESSAGE_OFFSET_PAYLOAD_SIZE]!, HV_MESSAGE_MAX_PAYLOAD_BYTE_COUNT);
   const start = off + HV_MESSAGE_OFFSET_PAYLOAD;
   return b.slice(start, start + n);
 }
@@ -136,7 +145,8 @@ export function messageTypeOf(b: Uint8Array, off = 0): number {
 }
 
 /**
- * Builds the HvMessageTypeTimerExpired message of a synthetic timer (TLFS §12.4.3):
+ * Builds the HvMessageTypeTimerExpired message of a synthetic timer (TLFS §12
+ * "Synthetic Timer Expiration Message"):
  * HV_TIMER_MESSAGE_PAYLOAD {TimerIndex, Reserved 0, ExpirationTime, DeliveryTime}, PayloadSize 24,
  * OriginationId 0. Times are reference time in 100 ns units.
  */

@@ -46,6 +46,8 @@ export function switchVtl(
   cpu.intrPending = true; // re-evaluate against the new VTL's APIC
   cpu.exitReq = true;
   cpu.brk = true;
+  // Entering a higher VTL: lower VTLs' pending interrupts may raise VINA at once.
+  for (let v = 0; v < to; v++) checkVina(p, vp, v as Vtl);
   // An exception a higher VTL injected with HvRegisterPendingEvent0 is delivered on entry.
   const pe = vp.pendingEvent[to];
   if (pe !== null && pe !== undefined) {
@@ -59,12 +61,6 @@ export function switchVtl(
 function setEntryReason(p: Partition, vp: HvVp, vtl: Vtl, reason: number): void {
   const off = p.assistOffset(vp, vtl, VP_ASSIST_ENTRY_REASON);
   if (off >= 0) p.mem.write32(off, reason);
-  // VINA AutoReset (TLFS: cleared on entry to the VTL).
-  const vina = vp.vina.get(vtl);
-  if ((vina & (1 << 9)) !== 0) {
-    const s = p.assistOffset(vp, vtl, VP_ASSIST_VINA_STATUS);
-    if (s >= 0) p.mem.write8(s, p.mem.read8(s) & ~1);
-  }
 }
 
 /** HvCallVtlCall (TLFS §15.6.1): switch to the next higher enabled VTL. */
@@ -101,6 +97,12 @@ export function vtlReturn(p: Partition, vp: HvVp, rip: number): void {
   }
   const from = vp.activeVtl;
   const fast = (wordLo & 1) !== 0;
+  // VINA AutoReset clears VinaAsserted when the VTL returns (OpenVMM; the TLFS says on the
+  // next entry — README, conflicts table).
+  if ((vp.vina.get(from) & (1 << 9)) !== 0) {
+    const s = p.assistOffset(vp, from, VP_ASSIST_VINA_STATUS);
+    if (s >= 0) p.mem.write8(s, p.mem.read8(s) & ~1);
+  }
   // Returning releases the TLB locks the returning VTL holds on this VP, and flush inhibition.
   for (let n = 0; n < from; n++) vp.secureConfig[from]![n]! &= ~2;
   vp.tlbFlushInhibit = false;
@@ -142,6 +144,23 @@ export function checkPreemption(p: Partition, vp: HvVp): boolean {
     }
   }
   return false;
+}
+
+/**
+ * VINA (TLFS §15.12.4, spec/vsm.md §4.5): while a higher VTL runs and a lower VTL on the same VP
+ * gets an interrupt ready for delivery, the higher VTL receives HvRegisterVsmVina.Vector (once,
+ * until VinaAsserted is cleared in its VP assist page).
+ */
+export function checkVina(p: Partition, vp: HvVp, lower: Vtl): void {
+  const m = vp.activeVtl;
+  if (p.config.profile === "kvm-rfc") return; // the RFC accepts VsmVina but does nothing
+  if (lower >= m) return;
+  const cfg = vp.vina.get(m);
+  if ((cfg & 0x100) === 0 || vp.lapics.get(lower).deliverable() < 0) return;
+  const off = p.assistOffset(vp, m, VP_ASSIST_VINA_STATUS);
+  if (off < 0 || (p.mem.read8(off) & 1) !== 0) return;
+  p.mem.write8(off, p.mem.read8(off) | 1);
+  vp.lapics.get(m).accept(cfg & 0xff, false, "vina", (cfg & 0x400) !== 0);
 }
 
 vtlSwitchCalls.vtlCall = vtlCall;

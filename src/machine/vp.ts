@@ -15,6 +15,7 @@ import { hvCpuid } from "../hv/cpuid.ts";
 import { isSynthMsr, readSynthMsr, writeSynthMsr } from "../hv/msrs.ts";
 import { crWriteIntercepted, msrWriteIntercepted } from "../hv/register_intercepts.ts";
 import { tlbLocked } from "../hv/hypercalls/flush.ts";
+import { checkVina } from "../hv/vsm.ts";
 import type { Machine } from "./machine.ts";
 
 export class Vp implements CpuHost {
@@ -60,6 +61,8 @@ export class Vp implements CpuHost {
       this.hv.preemptCheck = true;
       this.cpu.brk = true;
       this.cpu.exitReq = true;
+    } else {
+      checkVina(this.machine.partition, this.hv, vtl);
     }
   }
 

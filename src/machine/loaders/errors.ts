@@ -14,7 +14,9 @@ function oneLine(s: string): string {
   let out = "";
   for (const ch of s) {
     const c = ch.charCodeAt(0);
-    out += c < 0x20 || c === 0x7f ? `\\x${c.toString(16).padStart(2, "0")}` : ch;
+    out += c < 0x20 || (c >= 0x7f && c < 0xa0) || c === 0x2028 || c === 0x2029
+      ? `\\u{${c.toString(16)}}`
+      : ch;
   }
   return out;
 }

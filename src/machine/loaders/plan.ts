@@ -84,8 +84,11 @@ export function loadContext(opts: LoadOptions): LoadContext {
   };
   if (!(o.image instanceof Uint8Array)) fail("the image is not a byte array");
   const memBytes = o.memBytes as number;
-  if (!Number.isSafeInteger(memBytes) || memBytes < 2 * MiB || memBytes > MAX_MEM_BYTES) {
-    fail(`guest memory size ${String(memBytes)} is not an integer between 2 MiB and 3 GiB`);
+  if (
+    !Number.isSafeInteger(memBytes) || memBytes < 2 * MiB || memBytes > MAX_MEM_BYTES ||
+    memBytes % 4096 !== 0
+  ) {
+    fail(`guest memory size ${String(memBytes)} is not a multiple of 4 KiB from 2 MiB to 3 GiB`);
   }
   if (typeof o.cmdline !== "string") fail("the command line is not a string");
   if (o.initrd !== undefined) {
