@@ -40,6 +40,8 @@ export interface LapicEnv {
   timerChanged(): void;
   /** ICR write: deliver an IPI (destination, mode, vector…). */
   sendIpi(icrLo: number, icrHi: number): void;
+  /** An EOI happened (after the ISR bit was cleared). */
+  onEoi?(vector: number): void;
 }
 
 export class Lapic {
@@ -141,6 +143,7 @@ export class Lapic {
     const v = Lapic.#highest(this.isr);
     if (v >= 0) this.isr[v >>> 5]! &= ~(1 << (v & 31));
     this.env.changed();
+    this.env.onEoi?.(v);
   }
 
   // ---- timer -----------------------------------------------------------------------------

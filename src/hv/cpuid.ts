@@ -9,6 +9,8 @@ const MAX_LEAF = 0x4000000a;
 
 // 0x40000003 EAX: partition privileges (low half).
 const PRIV_EAX = (1 << 1) | // AccessPartitionReferenceCounter: HV_X64_MSR_TIME_REF_COUNT
+  (1 << 2) | // AccessSynicRegs: SCONTROL … SINT15 (synic.ts)
+  (1 << 3) | // AccessSyntheticTimerRegs: STIMER0-3 (stimer.ts)
   (1 << 4) | // AccessIntrCtrlRegs: EOI/ICR/TPR MSRs, VP assist page
   (1 << 5) | // AccessHypercallMsrs: GUEST_OS_ID, HYPERCALL
   (1 << 6) | // AccessVpIndex
@@ -41,6 +43,7 @@ export function hvCpuid(p: Partition, leaf: number, _sub: number, out: Int32Arra
     case 0x40000003:
       out[0] = PRIV_EAX;
       out[1] = PRIV_EBX;
+      out[3] = 1 << 19; // direct-mode synthetic timers
       return;
     case 0x40000004:
       out[1] = -1; // spinlock retries: never notify

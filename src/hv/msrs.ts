@@ -23,6 +23,7 @@ import {
 } from "./hvdef.ts";
 import { hexOf } from "./hypercall.ts";
 import type { HvVp, Partition } from "./partition.ts";
+import { isSynicMsr } from "./synic.ts";
 
 /** Reference time (100 ns units) from the global instruction count. */
 export function referenceTime(p: Partition, now: number): number {
@@ -117,6 +118,7 @@ function gpfnOk(p: Partition, gpfnLo: number, hi: number): boolean {
 }
 
 function write(p: Partition, vp: HvVp, vtl: Vtl, msr: number, lo: number, hi: number): boolean {
+  if (isSynicMsr(msr)) return vp.synics.get(vtl).writeMsr(msr, lo, hi);
   switch (msr) {
     case HV_X64_MSR_GUEST_OS_ID: {
       p.guestOsId.set(vtl, [lo, hi]);

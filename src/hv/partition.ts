@@ -26,6 +26,7 @@ import { PAGE_SIZE } from "../memory/guest_memory.ts";
 import type { GuestMemory } from "../memory/guest_memory.ts";
 import { PROT_KX, PROT_UX, VtlProtections } from "../memory/protection.ts";
 import { buildHypercallPage } from "./hypercall_page.ts";
+import type { SynIC } from "./synic.ts";
 
 export type HvProfile = "hyperv" | "kvm-rfc";
 
@@ -73,6 +74,10 @@ export class HvVp {
   readonly vina: VtlArray<number>;
   /** Overlay pages visible to each VTL on this VP (assist page, hypercall page …). */
   readonly overlays: VtlArray<OverlayMap>;
+  /** The synthetic interrupt controller of each VTL (set up by the machine). */
+  synics!: VtlArray<SynIC>;
+  /** Host pages kept for SynIC overlays, by "<vtl>:<kind>", with the GPN they are mapped at. */
+  readonly synicPages = new Map<string, { host: number; gpn: number | null }>();
   /** Set when a higher VTL may have become deliverable (checked by the machine). */
   preemptCheck = false;
   /** Whether the VP runs (the BSP from reset; others after INIT/SIPI or StartVirtualProcessor). */
@@ -233,6 +238,27 @@ export class Partition {
     }
     vp.cpu.flushTlbAll();
     vp.cpu.brk = true;
+  }
+
+  /**
+   * Installs (gpn) or removes (null) a per-(VP, VTL) SynIC overlay page of `kind` (SIM or SIEF
+   * page, TLFS §11); the host page is allocated once and kept. Returns its host offset.
+   */
+  setSynicOverlay(vp: HvVp, vtl: Vtl, kind: string, gpn: number | null): number {
+    const key = `${vtl}:${kind}`;
+    let e = vp.synicPages.get(key);
+    if (e === undefined) {
+      e = { host: this.mem.allocPage(), gpn: null };
+      vp.synicPages.set(key, e);
+    }
+    if (e.gpn !== null) vp.overlays.get(vtl).delete(e.gpn);
+    e.gpn = gpn;
+    if (gpn !== null) {
+      vp.overlays.get(vtl).set(gpn, e.host * 32 + (RIGHT_R | RIGHT_W | RIGHT_KX | RIGHT_UX));
+    }
+    vp.cpu.flushTlbAll();
+    vp.cpu.brk = true;
+    return e.host * PAGE_SIZE;
   }
 
   /** Host offset of byte `off` of (vp, vtl)'s VP assist page, or -1 if it is not enabled. */

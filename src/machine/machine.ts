@@ -21,7 +21,8 @@ import { Uart16550 } from "../devices/uart16550.ts";
 import { GuestMemory } from "../memory/guest_memory.ts";
 import { APIC_MMIO_GPN, Partition } from "../hv/partition.ts";
 import { checkPreemption } from "../hv/vsm.ts";
-import { handleProtectionViolation } from "../hv/intercept.ts";
+import { handleProtectionViolation, interceptHooks } from "../hv/intercept.ts";
+import { icountForRefTime, refTimeAt } from "../hv/stimer.ts";
 import "../hv/hypercalls/all.ts";
 import type { MachineConfig } from "./config.ts";
 import type { InputSource } from "./inputs.ts";
@@ -122,6 +123,13 @@ export class Machine {
     this.#quantumLeft = config.quantum;
     this.#nextCheckpoint = config.checkpointInterval > 0 ? config.checkpointInterval : Infinity;
     this.vps[0]!.hv.started = true;
+    // Secure intercepts go to the protecting VTL's SINT0 when its SynIC can take them.
+    interceptHooks.synicPost = (_p, vp, vtl, sint, msg) => {
+      const s = vp.synics.get(vtl);
+      if (s.postTarget(sint) === "disabled") return false;
+      s.post(sint, msg);
+      return true;
+    };
     loader.load(this);
     this.#memHash = new MemoryHash(this.mem);
     for (const vp of this.vps) vp.cpu.updateMode();
@@ -149,8 +157,13 @@ export class Machine {
   #timerDeadline(): number {
     if (this.#timersDirty) {
       let t = Infinity;
+      const hz = this.config.tscHz;
       for (const vp of this.vps) {
         for (const l of vp.hv.lapics.values()) if (l.timerDeadline < t) t = l.timerDeadline;
+        for (const s of vp.hv.synics.values()) {
+          const d = s.nextDeadline();
+          if (d !== Infinity) t = Math.min(t, icountForRefTime(d, hz));
+        }
       }
       this.#nextTimer = t;
       this.#timersDirty = false;
@@ -180,8 +193,13 @@ export class Machine {
       }
     }
     if (this.#timerDeadline() <= t) {
+      const hz = this.config.tscHz;
       for (const vp of this.vps) {
         for (const l of vp.hv.lapics.values()) if (l.timerDeadline <= t) l.fireTimer(t);
+        for (const s of vp.hv.synics.values()) {
+          const d = s.nextDeadline();
+          if (d !== Infinity && icountForRefTime(d, hz) <= t) s.fireTimers(refTimeAt(t, hz));
+        }
       }
     }
     if (t >= this.#nextCheckpoint) {
@@ -453,6 +471,7 @@ export class Machine {
         if (vtl !== vp.hv.activeVtl && vp.hv.isEnabled(vtl)) hashContext(h, saved);
       }
       for (const l of vp.hv.lapics.values()) h.value(l.snapshot());
+      for (const sy of vp.hv.synics.values()) h.value(sy.snapshot());
       for (const m of vp.hv.assistMsr.values()) h.words(m);
       h.words([...vp.hv.vina.values()]);
     }

@@ -12,7 +12,8 @@ import { Lapic, type LapicEnv } from "../devices/lapic.ts";
 import { HvVp } from "../hv/partition.ts";
 import { hexOf, hypercall } from "../hv/hypercall.ts";
 import { hvCpuid } from "../hv/cpuid.ts";
-import { isSynthMsr, readSynthMsr, writeSynthMsr } from "../hv/msrs.ts";
+import { isSynthMsr, readSynthMsr, referenceTime, writeSynthMsr } from "../hv/msrs.ts";
+import { SynIC, type SynicEnv } from "../hv/synic.ts";
 import { crWriteIntercepted, msrWriteIntercepted } from "../hv/register_intercepts.ts";
 import { tlbLocked } from "../hv/hypercalls/flush.ts";
 import { checkVina } from "../hv/vsm.ts";
@@ -36,6 +37,7 @@ export class Vp implements CpuHost {
       (vtl) => new Lapic(this.#lapicEnv(vtl), index, index === 0),
     );
     this.hv = new HvVp(index, this.cpu, vtlCount, lapics);
+    this.hv.synics = new VtlArray<SynIC>(vtlCount, (vtl) => new SynIC(this.#synicEnv(vtl)));
     this.waitSipi = index !== 0;
   }
 
@@ -48,6 +50,30 @@ export class Vp implements CpuHost {
       changed: () => this.#lapicChanged(vtl),
       timerChanged: () => m.timersChanged(),
       sendIpi: (lo, hi) => m.sendIpi(this, vtl, lo, hi),
+      onEoi: () => this.hv.synics?.get(vtl).apicEoi(),
+    };
+  }
+
+  #synicEnv(vtl: Vtl): SynicEnv {
+    const m = this.machine;
+    return {
+      vpIndex: this.index,
+      vtl,
+      setOverlay: (kind, gpn) => m.partition.setSynicOverlay(this.hv, vtl, kind, gpn),
+      mem: m.mem,
+      interrupt: (vector, autoEoi, source) =>
+        this.hv.lapics.get(vtl).accept(vector, false, source, autoEoi),
+      event: (sint, type, outcome) =>
+        m.emit(this.index, "synic_message", {
+          target_vp: this.index,
+          target_vtl: vtl,
+          sint,
+          type: type >>> 0,
+          outcome,
+        }),
+      referenceTime: () => referenceTime(m.partition, m.now()),
+      isValidGpn: (gpn) => gpn >= 0 && gpn < m.mem.ramPages,
+      deadlineChanged: () => m.timersChanged(),
     };
   }
 
