@@ -82,18 +82,20 @@ ctxReg(0x00020004, (c) => toNum(c.rspLo, c.rspHi), (c, n) => {
 });
 ctxReg(0x00020010, (c) => c.rip, (c, n) => void (c.rip = n));
 ctxReg(0x00020011, (c) => c.rflags, (c, n) => void (c.rflags = (n & 0x3f7fd7) | 2));
-ctxReg(0x00040000, (c) => c.cr0 >>> 0);
-ctxReg(0x00040002, (c) => c.cr3);
-ctxReg(0x00040003, (c) => c.cr4);
+// Control registers and EFER: a higher VTL may set a lower VTL's values (emulating an
+// intercepted write). No checks beyond the reserved bits and no side effects (TLFS §7.10.1).
+ctxReg(0x00040000, (c) => c.cr0 >>> 0, (c, n) => void (c.cr0 = n | 0));
+ctxReg(0x00040002, (c) => c.cr3, (c, n) => void (c.cr3 = n));
+ctxReg(0x00040003, (c) => c.cr4, (c, n) => void (c.cr4 = n | 0));
 ctxReg(0x00050005, (c) => c.dr7);
-ctxReg(0x00080001, (c) => c.efer);
-ctxReg(0x00080002, (c) => c.kernelGsBase);
+ctxReg(0x00080001, (c) => c.efer, (c, n) => void (c.efer = n | 0));
+ctxReg(0x00080002 + 0, (c) => c.kernelGsBase, (c, n) => void (c.kernelGsBase = n));
 ctxReg(0x00080004, (c) => toNum(c.patLo, c.patHi));
 ctxReg(0x00080005, (c) => c.sysenterCs);
 ctxReg(0x00080006, (c) => c.sysenterEip);
 ctxReg(0x00080007, (c) => c.sysenterEsp);
 ctxReg(0x00080008, (c) => toNum(c.starLo, c.star));
-ctxReg(0x00080009, (c) => c.lstar);
+ctxReg(0x00080009, (c) => c.lstar, (c, n) => void (c.lstar = n));
 ctxReg(0x0008000a, (c) => c.cstar);
 ctxReg(0x0008000b, (c) => c.sfmask);
 ctxReg(0x0008007b, (c) => c.tscAux);
