@@ -79,6 +79,8 @@ export class Kit {
   readonly gdt: ReturnType<typeof gdt>;
   readonly idts: ReturnType<typeof idt64>[];
   readonly pml4: Label;
+  #vectors: Label[][] = [];
+  #bound: Set<Label> = new Set();
 
   constructor(name: string) {
     this.name = name;
@@ -103,13 +105,17 @@ export class Kit {
       type: "data",
       dpl: 3,
     }]);
+    // Every vector of both IDTs gets a label: 0-31 are bound to the exception stubs, others to
+    // handlers registered with `handler()`, or to an "unexpected interrupt" stub at build().
     const stubs: Label[][] = [[], []];
+    this.#vectors = [0, 1].map((v) =>
+      Array.from({ length: 256 }, (_, vec) => a.label(`vec${v}_${vec}`))
+    );
     this.idts = [0, 1].map((v) =>
       idt64(
         a,
-        Array.from({ length: 32 }, (_, vec) => {
-          const l = a.label(`exc${v}_${vec}`);
-          stubs[v]!.push(l);
+        this.#vectors[v]!.map((l, vec) => {
+          if (vec < 32) stubs[v]!.push(l);
           return { vector: vec, handler: l, selector: 0x08, type: "interrupt" as const };
         }),
         { count: 256 },
@@ -280,9 +286,32 @@ export class Kit {
     return this.check(name, () => a.cmp(qword(st, 8), 1), "ne");
   }
 
+  /**
+   * The IDT entry label of `vector` (32..255) in VTL `vtl`'s IDT: bind the interrupt handler's
+   * code there (it must end with iretq). Vectors never bound report an unexpected interrupt.
+   */
+  handler(vtl: 0 | 1, vector: number): Label {
+    if (vector < 32 || vector > 255) {
+      throw new Error(`kit: vector ${vector} is an exception vector`);
+    }
+    const l = this.#vectors[vtl]![vector]!;
+    this.#bound.add(l);
+    return l;
+  }
+
   /** Assembles the image (after the scenario code, which must end by jumping to `finish`). */
   build(): BuiltinGuest {
     const a = this.a;
+    for (let v = 0; v < 2; v++) {
+      const unexpected = a.label();
+      for (let vec = 32; vec < 256; vec++) {
+        const l = this.#vectors[v]![vec]!;
+        if (!this.#bound.has(l)) a.bind(l);
+      }
+      a.bind(unexpected);
+      a.mov(rsi, this.str(`FAIL unexpected interrupt in VTL${v}\n`)).call(this.puts);
+      a.i("inc", qword(this.failCount)).jmp(this.finish);
+    }
     for (const [l, s] of this.#strings) a.bind(l).asciz(s);
     const img = a.assemble();
     return {
