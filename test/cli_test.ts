@@ -36,7 +36,7 @@ function assertCleanError(r: { code: number; err: string }, pattern: RegExp): vo
 Deno.test("boot runs the demo, prints its output and a summary, writes a trace", async () => {
   const r = await vtlrr("boot", "--trace", demo);
   assert.equal(r.code, 0, r.err);
-  assert.match(r.out, /VTL round trips ok/);
+  assert.match(r.out, /VTL1: intercepted VTL0 access/);
   assert.match(
     r.err,
     /instructions, \d+ events \(.*\), \d+ VTL switches, exit debug_exit value 0.*MIPS/,

@@ -17,7 +17,20 @@ Deno.test("demo guest: runs the VSM path and exits through isa-debug-exit with 0
   assert.equal(exit.kind === "exit" && exit.reason, "debug_exit");
   assert.equal(exit.kind === "exit" && exit.value, 0);
   const kinds = new Set(events.map((e) => e.kind));
-  for (const k of ["vtl_switch", "hypercall", "interrupt", "console", "checkpoint", "msr"]) {
+  for (
+    const k of [
+      "vtl_switch",
+      "hypercall",
+      "interrupt",
+      "console",
+      "checkpoint",
+      "msr",
+      "vtl_fault",
+      "protection_change",
+      "synic_message",
+      "vp_start",
+    ]
+  ) {
     assert.ok(kinds.has(k as never), `demo trace has no ${k} event`);
   }
   const switches = events.filter((e) => e.kind === "vtl_switch");
@@ -26,9 +39,15 @@ Deno.test("demo guest: runs the VSM path and exits through isa-debug-exit with 0
     e.kind === "console" ? e.text : ""
   )
     .join("");
-  assert.match(text, /VTL round trips ok/);
-  assert.match(text, /timer interrupts ok/);
+  assert.match(text, /VTL1 computed 3\*3\+1/);
+  assert.match(text, /VTL1: intercepted VTL0 access type 0+ to GPA 0+700000/);
+  assert.match(text, /timer interrupts in both VTLs ok/);
+  assert.match(text, /VP 1 did its own VTL round trip/);
+  assert.match(text, /SUMMARY pass=[0-9a-f]+ fail=0+\n/);
   assert.match(text, /vtlrr demo: done/);
+  // Two VPs ran, and VTL1's timer preempted VTL0.
+  assert.ok(events.some((e) => e.vp === 1));
+  assert.ok(events.some((e) => e.kind === "vtl_switch" && e.reason === "interrupt"));
 });
 
 Deno.test("record twice: byte-identical traces", async () => {
