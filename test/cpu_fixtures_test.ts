@@ -16,12 +16,16 @@ import {
   listFamilies,
   loadFixtures,
   MEM_SIZE,
+  XMM_NAMES,
 } from "./fixtures/cpu/load.ts";
 import { makeCpu } from "../src/cpu/testing.ts";
 import type { Cpu } from "../src/cpu/cpu.ts";
 import {
   CR0_PE,
   CR0_PG,
+  CR4_OSFXSR,
+  CR4_OSXMMEXCPT,
+  CR4_OSXSAVE,
   CR4_PAE,
   CS,
   DS,
@@ -35,11 +39,7 @@ import {
 } from "../src/cpu/regs.ts";
 
 /** Families that need instructions the CPU does not implement yet (with the reason). */
-const PENDING: Record<string, string> = {
-  sse_int: "SSE/SSE2 integer instructions are not implemented yet",
-  sse_fp: "SSE/SSE2 floating point is not implemented yet",
-  bmi: "BMI1/BMI2/ADX instructions are not implemented yet",
-};
+const PENDING: Record<string, string> = {};
 
 const DATA_PHYS = 0x100000;
 const CODE_PHYS = 0x200000;
@@ -62,7 +62,10 @@ function setupPaging(cpu: Cpu): void {
     put(PT_CODE + (((CODE_LIN >>> 12) & 511) + i) * 8, (CODE_PHYS + i * 4096) | 5);
   }
   cpu.cr3 = PML4;
-  cpu.cr4 = CR4_PAE;
+  // As Linux runs user code: FXSAVE/SSE enabled, unmasked SIMD exceptions raise #XM, XSAVE
+  // enabled for the x87 and SSE components (the only ones this CPU has).
+  cpu.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_OSXSAVE;
+  cpu.xcr0 = 3;
   cpu.efer = EFER_LME | EFER_LMA | EFER_NXE;
   cpu.cr0 = (CR0_PE | CR0_PG | 0x10 | 0x20 | 0x10000) | 0;
   cpu.setSegment(CS, 0x33, 0, 0xffffffff, 0xa0fb);
@@ -81,6 +84,16 @@ function big(lo: number, hi: number): bigint {
   return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
 }
 
+function setXmm(cpu: Cpu, i: number, v: bigint): void {
+  for (let k = 0; k < 4; k++) cpu.xmm[i * 4 + k] = Number((v >> BigInt(32 * k)) & 0xffffffffn) | 0;
+}
+
+function getXmm(xmm: Int32Array, i: number): bigint {
+  let v = 0n;
+  for (let k = 3; k >= 0; k--) v = (v << 32n) | BigInt(xmm[i * 4 + k]! >>> 0);
+  return v;
+}
+
 function runCase(t: ReturnType<typeof makeCpu>, c: FixtureCase): Outcome {
   const { cpu, mem, host } = t;
   cpu.reset();
@@ -97,16 +110,24 @@ function runCase(t: ReturnType<typeof makeCpu>, c: FixtureCase): Outcome {
     cpu.hi[i] = Number(v >> 32n) | 0;
   });
   cpu.setRflags(Number(hex(c.rflags_in)));
+  if (c.xmm_in !== undefined) {
+    XMM_NAMES.forEach((n, i) => setXmm(cpu, i, hex(c.xmm_in![n]!)));
+    cpu.mxcsr = Number(hex(c.mxcsr_in ?? "0x1f80"));
+  }
   cpu.rip = CODE_LIN;
   host.exceptions.length = 0;
   let fault: { vector: number; err: number; cr2: number; rip: number } | null = null;
   const regsAtFault: bigint[] = [];
   let flagsAtFault = 0;
+  const xmmAtFault = new Int32Array(64);
+  let mxcsrAtFault = 0;
   host.onException = (vector: number, _has: boolean, err: number, cr2: number) => {
     if (fault === null) {
       fault = { vector, err, cr2, rip: cpu.rip };
       for (let i = 0; i < 16; i++) regsAtFault.push(big(cpu.lo[i]!, cpu.hi[i]!));
       flagsAtFault = cpu.getRflags();
+      xmmAtFault.set(cpu.xmm);
+      mxcsrAtFault = cpu.mxcsr;
     }
     cpu.shutdown = true;
   };
@@ -160,6 +181,20 @@ function runCase(t: ReturnType<typeof makeCpu>, c: FixtureCase): Outcome {
   }
   if (BigInt(rip) !== hex(c.rip_out)) {
     return { ok: false, why: `rip 0x${rip.toString(16)} != ${c.rip_out}` };
+  }
+  if (c.xmm_out !== undefined) {
+    const xmm = f !== null ? xmmAtFault : cpu.xmm;
+    for (let i = 0; i < 16; i++) {
+      const n = XMM_NAMES[i]!;
+      const got = getXmm(xmm, i), want = hex(c.xmm_out[n]!);
+      if (got !== want) {
+        return { ok: false, why: `${n} = 0x${got.toString(16)}, want ${c.xmm_out[n]}` };
+      }
+    }
+    const mx = f !== null ? mxcsrAtFault : cpu.mxcsr;
+    if (c.mxcsr_out !== undefined && BigInt(mx) !== hex(c.mxcsr_out)) {
+      return { ok: false, why: `mxcsr = 0x${mx.toString(16)}, want ${c.mxcsr_out}` };
+    }
   }
   const want = expectedMemory(c);
   const got = mem.u8.subarray(DATA_PHYS, DATA_PHYS + MEM_SIZE);

@@ -20,19 +20,30 @@ const L1_EDX = (1 << 3) | // PSE: 4 MiB pages in 32-bit paging (cpu.ts walk2)
   (1 << 15) | // CMOV (mov.ts)
   (1 << 16) | // PAT (msr.ts)
   (1 << 17) | // PSE-36 (cpu.ts walk2)
-  (1 << 19); // CLFSH: clflush (misc.ts)
+  (1 << 19) | // CLFSH: clflush (misc.ts)
+  (1 << 23) | // MMX (ops/sse_mmx.ts)
+  (1 << 24) | // FXSR: fxsave/fxrstor (ops/sse_state.ts)
+  (1 << 25) | // SSE (ops/sse_*.ts, fp/softfloat.ts)
+  (1 << 26); // SSE2 (ops/sse_*.ts, fp/softfloat.ts)
 
 // Leaf 1 ECX
-const L1_ECX = (1 << 13) | // CX16: cmpxchg16b (atomic.ts)
+const L1_ECX = (1 << 0) | // SSE3 (ops/sse_ext.ts, ops/sse_mov.ts)
+  (1 << 9) | // SSSE3 (ops/sse_ext.ts)
+  (1 << 13) | // CX16: cmpxchg16b (atomic.ts)
+  (1 << 19) | // SSE4.1 (ops/sse4.ts)
+  (1 << 20) | // SSE4.2 (ops/sse4.ts, ops/sse_str.ts)
   (1 << 21) | // x2APIC (devices/lapic.ts)
   (1 << 22) | // MOVBE (mov.ts)
-  (1 << 23); // POPCNT (bit.ts)
+  (1 << 23) | // POPCNT (bit.ts)
+  (1 << 26); // XSAVE: xsave/xrstor/xsaveopt/xsavec for x87+SSE (ops/sse_state.ts); leaf 0xD.
+// (Bit 27, OSXSAVE, mirrors CR4.OSXSAVE: the caller of cpuidModel adds it.)
 
 // Leaf 7.0 EBX
 const L7_EBX = (1 << 0) | // FSGSBASE (system.ts)
   (1 << 3) | // BMI1: andn bextr blsi blsmsk blsr (ops/bmi.ts), tzcnt (bit.ts)
   (1 << 7) | // SMEP (cpu.ts translate)
   (1 << 8) | // BMI2: bzhi pdep pext rorx sarx shlx shrx mulx (ops/bmi.ts)
+  (1 << 13) | // FPU CS/DS deprecated: fxsave/xsave store them as 0 (ops/sse_state.ts)
   (1 << 19) | // ADX: adcx adox (ops/bmi.ts)
   (1 << 20); // SMAP (cpu.ts translate, stac/clac)
 
@@ -77,6 +88,16 @@ export function cpuidModel(leaf: number, sub: number, apicId: number, out: Int32
       return;
     case 7:
       if (sub === 0) out[1] = L7_EBX;
+      return;
+    case 0xd: // XSAVE state components (ops/sse_state.ts): x87 and SSE only, 576-byte area
+      if (sub === 0) {
+        out[0] = 3; // XCR0 bits supported
+        out[1] = 576; // size for the components enabled in XCR0 (both live in the legacy area)
+        out[2] = 576; // size for all supported components
+      } else if (sub === 1) {
+        out[0] = (1 << 0) | (1 << 1); // XSAVEOPT, XSAVEC
+        out[1] = 576;
+      }
       return;
     case 0xb: // x2APIC topology: one thread per core, one core per package level
       if (sub === 0) {

@@ -42,6 +42,17 @@ const FAMILIES: Record<
   chain: { needs: [], scale: 3, fn: I.chain },
   sse_int: { needs: ["sse2"], scale: 1.3, fn: S.sseInt },
   sse_fp: { needs: ["sse2"], scale: 1.3, fn: S.sseFp },
+  sse_mov: { needs: ["sse2"], scale: 1, fn: S.sseMov },
+  sse_int2: { needs: ["sse2"], scale: 1, fn: S.sseInt2 },
+  sse_fp2: { needs: ["sse2"], scale: 1, fn: S.sseFp2 },
+  sse_state: { needs: ["sse2", "fxsr"], scale: 1, fn: S.sseState },
+  sse3: { needs: ["pni"], scale: 1, fn: S.sse3 },
+  ssse3: { needs: ["ssse3"], scale: 1, fn: S.ssse3 },
+  sse41: { needs: ["sse4_1"], scale: 1, fn: S.sse41 },
+  sse42: { needs: ["sse4_2"], scale: 1, fn: S.sse42 },
+  sse42_str: { needs: ["sse4_2"], scale: 1, fn: S.sse42str },
+  mmx: { needs: ["mmx", "ssse3"], scale: 1, fn: S.mmx },
+  xsave: { needs: ["xsave", "xsaveopt", "xsavec"], scale: 1, fn: S.xsave },
 };
 
 function parseArgs(args: string[]) {

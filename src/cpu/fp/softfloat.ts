@@ -110,8 +110,8 @@ export function pow2(n: number): number {
   return POW2[n + P2OFF]!;
 }
 
-const MIN_NORMAL64 = 2.2250738585072014e-308;
-const MIN_NORMAL32 = 1.1754943508222875e-38;
+export const MIN_NORMAL64 = 2.2250738585072014e-308;
+export const MIN_NORMAL32 = 1.1754943508222875e-38;
 const MAX64 = 1.7976931348623157e308;
 const MAX32 = 3.4028234663852886e38;
 const SPLIT = 134217729; // 2^27 + 1
@@ -213,8 +213,8 @@ function twoProdErr(a: number, b: number, p: number): number {
 /**
  * Rounds the scaled significand M (> 0, the rounding position at 1) whose exact value is
  * M + tail (tail sign `ls`, |tail| tiny) to an integer with the current mode applied to a
- * magnitude of sign `neg`. A downward step from an exact integer returns I − 1; the caller
- * handles binade bottoms. Sets `rInexact`.
+ * magnitude of sign `neg`. A downward step from an exact integer returns I − 1 (roundPack keeps
+ * M off binade bottoms in that case). Sets `rInexact`.
  */
 let rInexact = false;
 function rndInt(M: number, ls: number, neg: boolean): number {
@@ -231,23 +231,31 @@ function rndInt(M: number, ls: number, neg: boolean): number {
 }
 
 /**
- * Rounds ±(m + tail)·2^e (m ∈ [1, 2), tail sign `ls`) to binary64 (`dbl`) or binary32 and
- * returns the signed result as a double; raises OE/UE/PE and applies FTZ.
+ * Rounds ±(m + tail)·2^e (m ∈ [1, 2) a double, tail of sign `ls` smaller than half an ulp of m at
+ * 53 bits) to binary64 (`dbl`) or binary32 and returns the signed result as a double; raises
+ * OE/UE/PE (x86 rules: tininess after rounding; unmasked OE/UE report PE only for an inexact
+ * significand) and applies FTZ.
  */
 export function roundPack(neg: boolean, m: number, ls: number, e: number, dbl: boolean): number {
+  // A power of two with a negative tail lies in the binade below: renormalise to m = 2 there,
+  // so that e is the exponent of the exact value (the rounding then works on the finer grid).
+  if (m === 1 && ls < 0) {
+    m = 2;
+    e -= 1;
+  }
   const P = dbl ? 53 : 24, emin = dbl ? -1022 : -126, emax = dbl ? 1023 : 127;
   const half = dbl ? 4503599627370496 : 8388608; // 2^(P-1)
   const qe = (e > emin ? e : emin) - (P - 1);
   const sh = e - qe;
   const M = sh >= -60 ? m * POW2[sh + P2OFF]! : 2.168404344971009e-19; // 2^-62: below half
-  let R = rndInt(M, ls, neg);
+  const R = rndInt(M, ls, neg);
   const inexact = rInexact;
-  // A step down from the bottom of a binade lands on the finer grid of the binade below.
-  if (R === M - 1 && M === half && e > emin) R = M - 0.5;
   const f = FP;
   // Overflow: the rounded result (unbounded exponent) reaches 2^(emax+1).
   if (e > emax || (e === emax && R >= 2 * half)) {
-    f.flags |= FE_OE | FE_PE;
+    // Masked: the result is ±inf or ±max, always inexact. Unmasked: no result is delivered; PE
+    // only when the significand itself was rounded (P bits, unbounded exponent).
+    f.flags |= (f.masks & FE_OE) !== 0 || inexact ? FE_OE | FE_PE : FE_OE;
     const rc = f.rc;
     const inf = rc === RC_NEAR || (rc === RC_UP && !neg) || (rc === RC_DOWN && neg);
     const v = inf ? Infinity : dbl ? MAX64 : MAX32;
@@ -262,8 +270,12 @@ export function roundPack(neg: boolean, m: number, ls: number, e: number, dbl: b
       if (R2 >= 2 * half) tiny = false;
     }
     if (tiny) {
-      if ((f.masks & FE_UE) === 0) f.flags |= FE_UE | (inexact ? FE_PE : 0);
-      else if (f.ftz) {
+      if ((f.masks & FE_UE) === 0) {
+        // Unmasked: no result is delivered; UE is reported exact or not, with PE when the
+        // significand (P bits, unbounded exponent) is inexact — as for the x87's scaled result.
+        rndInt(m * half, ls, neg);
+        f.flags |= rInexact ? FE_UE | FE_PE : FE_UE;
+      } else if (f.ftz) {
         f.flags |= FE_UE | FE_PE;
         v = 0;
       } else if (inexact) f.flags |= FE_UE | FE_PE;
@@ -306,8 +318,10 @@ function addV(x: number, y: number, dbl: boolean): number {
   let s = x + y;
   if (s === 0) return zeroSum(x, y);
   let k = 0;
-  if (s === Infinity || s === -Infinity) {
-    // Overflowed in double (binary64 only): the halves are exact at this magnitude.
+  const ax = Math.abs(x), ay = Math.abs(y);
+  if ((ax >= 2 ** 1021 || ay >= 2 ** 1021) && ax >= 2 ** -1021 && ay >= 2 ** -1021) {
+    // Near the top of the range the sum or TwoSum's s − x may overflow: work on the halves
+    // (exact at this magnitude). With a tiny other operand nothing can overflow.
     x *= 0.5;
     y *= 0.5;
     s = x + y;
@@ -399,13 +413,20 @@ function arithV(op: number, x: number, y: number, dbl: boolean): number {
   }
 }
 
-/** Host result usable as is (fast path): see FP.fast. */
-function fastOk(op: number, ax: number, ay: number, ar: number, min: number): boolean {
+/**
+ * Host result usable as is (fast path, see FP.fast): |x|, |y|, the magnitude of the host result
+ * (for binary32: the double before its final rounding) and the format's smallest normal.
+ */
+export function fastOk(op: number, ax: number, ay: number, ar: number, min: number): boolean {
   // Operands normal or zero, finite.
   if (!((ax >= min || ax === 0) && ax < Infinity && (ay >= min || ay === 0) && ay < Infinity)) {
     return false;
   }
-  if (ar >= min && ar < Infinity) return true;
+  // A result of exactly the smallest normal may come from a tiny value rounded up (UE): for
+  // binary64 that is decided on the slow path. (For binary32, `ar` is the double before the
+  // final rounding, which is already exact enough.)
+  if (ar > min && ar < Infinity) return true;
+  if (ar === min) return min === MIN_NORMAL32;
   if (ar !== 0) return false;
   // Zero result: exact for +/− of normals; for × and ÷ only when an operand is zero.
   if (op <= OP_SUB) return true;
@@ -454,7 +475,10 @@ export function f64Arith(op: number, aLo: number, aHi: number, bLo: number, bHi:
     nanPair64(aLo, aHi, bLo, bHi);
     return;
   }
+  const f0 = FP.flags;
   const x = in64(aLo, aHi), y = in64(bLo, bHi);
+  // Divide-by-zero takes priority over a denormal dividend (no DE then).
+  if (op === OP_DIV && y === 0 && x !== 0) FP.flags = (FP.flags & ~FE_DE) | (f0 & FE_DE);
   invalid = false;
   const r = arithV(op, x, y, true);
   if (invalid) defaultNaN64();
@@ -474,6 +498,11 @@ export function f64Sqrt(lo: number, hi: number): void {
       out64(Math.sqrt(x));
       return;
     }
+  }
+  // The square root of a negative denormal is invalid, which takes priority over DE.
+  if (hi < 0 && isDenormal64(lo, hi) && !FP.daz) {
+    defaultNaN64();
+    return;
   }
   const x = in64(lo, hi);
   invalid = false;
@@ -510,7 +539,9 @@ export function f32Arith(op: number, a: number, b: number): number {
     }
   }
   if (isNaN32(a) || isNaN32(b)) return nanPair32(a, b);
+  const f0 = FP.flags;
   const x = in32(a), y = in32(b);
+  if (op === OP_DIV && y === 0 && x !== 0) FP.flags = (FP.flags & ~FE_DE) | (f0 & FE_DE);
   invalid = false;
   const r = arithV(op, x, y, false);
   if (invalid) {
@@ -528,6 +559,10 @@ export function f32Sqrt(b: number): number {
   if (FP.fast) {
     const x = f32FromBits(b);
     if ((x >= MIN_NORMAL32 && x < Infinity) || x === 0) return f32Bits(Math.sqrt(x));
+  }
+  if (b < 0 && isDenormal32(b) && !FP.daz) {
+    FP.flags |= FE_IE;
+    return DEFAULT_NAN32;
   }
   const x = in32(b);
   invalid = false;
@@ -679,32 +714,67 @@ export function f32ToInt(b: number, bits64: boolean, trunc: boolean): void {
   toInt(nan ? 0 : in32NoDe(b), nan, bits64, trunc);
 }
 
-/** Rounds a binary64 value to an integral value with mode rc (roundsd); → R64. */
-export function f64RoundInt(lo: number, hi: number, rc: number, inexactOk: boolean): void {
+/**
+ * Rounds a binary64 value to an integral value with mode rc (roundsd: no DE, DAZ applies; PE
+ * unless `noPE`) → R64.
+ */
+export function f64RoundInt(lo: number, hi: number, rc: number, noPE: boolean): void {
   if (isNaN64(lo, hi)) {
     if ((hi & 0x80000) === 0) FP.flags |= FE_IE;
     R64[0] = lo;
     R64[1] = hi | 0x80000;
     return;
   }
-  const x = in64(lo, hi);
+  const x = in64NoDe(lo, hi);
   if (x === 0 || x === Infinity || x === -Infinity) {
     out64(x);
     return;
   }
   const r = roundToInt(x, rc);
-  if (r !== x && !inexactOk) FP.flags |= FE_PE;
+  if (r !== x && !noPE) FP.flags |= FE_PE;
   out64(r === 0 ? (x < 0 ? -0 : 0) : r);
 }
 
-export function f32RoundInt(b: number, rc: number, inexactOk: boolean): number {
+export function f32RoundInt(b: number, rc: number, noPE: boolean): number {
   if (isNaN32(b)) {
     if ((b & 0x400000) === 0) FP.flags |= FE_IE;
     return b | 0x400000;
   }
-  const x = in32(b);
+  const x = in32NoDe(b);
   if (x === 0 || x === Infinity || x === -Infinity) return f32Bits(x);
   const r = roundToInt(x, rc);
-  if (r !== x && !inexactOk) FP.flags |= FE_PE;
+  if (r !== x && !noPE) FP.flags |= FE_PE;
   return f32Bits(r === 0 ? (x < 0 ? -0 : 0) : r);
+}
+
+/**
+ * minps/maxps and friends: true when the result is the first operand. Any NaN (quiet or
+ * signaling) raises IE and selects the second operand, as do equal values (±0 included).
+ */
+export function f32PickFirst(a: number, b: number, max: boolean): boolean {
+  if (isNaN32(a) || isNaN32(b)) {
+    FP.flags |= FE_IE;
+    return false;
+  }
+  const x = in32(a), y = in32(b);
+  return max ? x > y : x < y;
+}
+
+export function f64PickFirst(aLo: number, aHi: number, bLo: number, bHi: number, max: boolean) {
+  if (isNaN64(aLo, aHi) || isNaN64(bLo, bHi)) {
+    FP.flags |= FE_IE;
+    return false;
+  }
+  const x = in64(aLo, aHi), y = in64(bLo, bHi);
+  return max ? x > y : x < y;
+}
+
+/** The operand as an instruction sees it: a denormal is ±0 under DAZ (min/max results). */
+export function daz32(b: number): number {
+  return FP.daz && isDenormal32(b) ? b & (0x80000000 | 0) : b;
+}
+
+/** High half of a binary64 operand under DAZ; the low half is 0 when this changed it. */
+export function dazIsZero64(lo: number, hi: number): boolean {
+  return FP.daz && isDenormal64(lo, hi);
 }

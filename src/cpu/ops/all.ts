@@ -1,13 +1,22 @@
 /** Registers every instruction family with the builder registry (import for side effects). */
 import "./alu.ts";
-import "./bmi.ts";
 import "./atomic.ts";
 import "./bit.ts";
+import "./bmi.ts";
 import "./branch.ts";
 import "./misc.ts";
 import "./mov.ts";
 import "./muldiv.ts";
 import "./shift.ts";
+import "./sse4.ts";
+import "./sse_cvt.ts";
+import "./sse_ext.ts";
+import "./sse_fp.ts";
+import "./sse_int.ts";
+import "./sse_mmx.ts";
+import "./sse_mov.ts";
+import "./sse_state.ts";
+import "./sse_str.ts";
 import "./stack.ts";
 import "./string.ts";
 import "./system.ts";

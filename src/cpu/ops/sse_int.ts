@@ -9,9 +9,8 @@
  */
 
 import { Mnemonic } from "iced-x86";
-import type { Op } from "../cpu.ts";
+import type { Cpu, Op } from "../cpu.ts";
 import { type Insn, K_IMM, K_REG } from "../insn.ts";
-import type { Cpu } from "../cpu.ts";
 import { eaOf, setReg } from "../operands.ts";
 import { define, udOp } from "./registry.ts";
 import {
@@ -468,10 +467,9 @@ function buildByteShift(d: Insn, left: boolean): Op {
   return (c) => {
     sseCheck(c);
     loadA(c, x);
-    for (let i = 0; i < 16; i++) U8[32 + i] = 0;
-    if (n < 16) {
-      if (left) { for (let i = n; i < 16; i++) U8[32 + i] = U8[i - n]!; }
-      else for (let i = 0; i < 16 - n; i++) U8[32 + i] = U8[i + n]!;
+    for (let i = 0; i < 16; i++) {
+      const k = left ? i - n : i + n;
+      U8[32 + i] = k >= 0 && k < 16 ? U8[k]! : 0;
     }
     for (let i = 0; i < 4; i++) I32[i] = I32[8 + i]!;
     storeA(c, x);

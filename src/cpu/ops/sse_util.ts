@@ -8,8 +8,9 @@
  * result in A; dwords 8..15 are free temporaries. Ops never re-enter, so one scratch suffices.
  */
 
+import type { Mnemonic } from "iced-x86";
 import type { Cpu, Op } from "../cpu.ts";
-import { FE_PRE, FP } from "../fp/softfloat.ts";
+import { FE_PRE, FP, fpBegin } from "../fp/softfloat.ts";
 import { type Insn, K_MEM, K_REG, RC_MM, RC_XMM } from "../insn.ts";
 import { eaOf } from "../operands.ts";
 import { CR0_EM, CR0_TS, CR4_OSFXSR, CR4_OSXMMEXCPT, VEC_NM, VEC_UD, VEC_XM } from "../regs.ts";
@@ -32,6 +33,19 @@ export const F64 = new Float64Array(SB);
 
 /** Dword offset of the source operand in the scratch. */
 export const B = 4;
+
+/**
+ * Builders of the SSE forms of mnemonics shared with the string instructions (movsd, cmpsd);
+ * string.ts asks `sseForm` first.
+ */
+export const SSE_ALIAS = new Map<Mnemonic, (d: Insn) => Op>();
+
+/** The SSE op for an instruction with an XMM operand whose mnemonic is in SSE_ALIAS. */
+export function sseForm(d: Insn): Op | undefined {
+  const b = SSE_ALIAS.get(d.mnemonic);
+  if (b === undefined || !d.ops.some((o) => o.kind === K_REG && o.rc === RC_XMM)) return undefined;
+  return b(d);
+}
 
 export type Kernel = () => void;
 export type Loader = (c: Cpu) => void;
@@ -209,13 +223,7 @@ export function fpBinop(d: Insn, k: Kernel, align = true): Op {
 
 /** Loads the FP environment from c.mxcsr (see softfloat.ts fpBegin). */
 export function fpBeginC(c: Cpu): void {
-  const m = c.mxcsr;
-  FP.rc = (m >>> 13) & 3;
-  FP.ftz = (m & 0x8000) !== 0;
-  FP.daz = (m & 0x40) !== 0;
-  FP.masks = (m >>> 7) & 0x3f;
-  FP.flags = 0;
-  FP.fast = (m & 0x7020) === 0x1020;
+  fpBegin(c.mxcsr);
 }
 
 /**

@@ -15,6 +15,7 @@ import { TWO32 } from "../u64.ts";
 import { alu, CMP } from "./alu.ts";
 import { checkIo } from "./system.ts";
 import { define } from "./registry.ts";
+import { sseForm } from "./sse_util.ts";
 
 const MOVS = 0, STOS = 1, LODS = 2, CMPS = 3, SCAS = 4, INS = 5, OUTS = 6;
 
@@ -153,6 +154,6 @@ const TABLE: [Mnemonic, number, number][] = [
   [Mnemonic.Outsd, OUTS, 4],
 ];
 for (const [m, kind, size] of TABLE) {
-  // Movsd/Cmpsd with operands are the SSE forms; those are registered by the SSE family.
-  define([m], (d) => buildString(d, kind, size));
+  // Movsd/Cmpsd with XMM operands are the SSE2 forms, built by the SSE family (sse_util.ts).
+  define([m], (d) => sseForm(d) ?? buildString(d, kind, size));
 }

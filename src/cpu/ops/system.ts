@@ -139,6 +139,8 @@ function buildCpuid(d: Insn): Op {
     const leaf = c.lo[RAX]!, sub = c.lo[RCX]!;
     const out = c.cpuidOut;
     cpuidModel(leaf, sub, c.host.apicId(), out);
+    // OSXSAVE (leaf 1 ECX bit 27) mirrors CR4.OSXSAVE.
+    if ((leaf >>> 0) === 1 && (c.cr4 & 0x40000)) out[2] = out[2]! | (1 << 27);
     c.host.cpuid(leaf >>> 0, sub >>> 0, out);
     setReg(c, RAX, 4, out[0]!, 0);
     setReg(c, 3, 4, out[1]!, 0); // RBX
