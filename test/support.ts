@@ -69,7 +69,7 @@ export async function replayBytes(trace: Uint8Array, slice = 2_000_000): Promise
   const recorded = await scanTrace(reader);
   const verifier = new ReplayVerifier(reader.events(), 5, reader.truncated !== null);
   const sink = memorySink();
-  const writer = await TraceWriter.create(sink, reader.header);
+  const writer = await TraceWriter.create(sink, { ...reader.header, format: currentFormat() });
   verifier.tee = writer;
   const machine = new Machine(config, guest.loader, verifier, new ScheduledInputs(recorded.inputs));
   machine.stopAt = interruptedAt(recorded);

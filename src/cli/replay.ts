@@ -3,6 +3,7 @@
 import { Machine } from "../machine/machine.ts";
 import { ScheduledInputs } from "../machine/inputs.ts";
 import { formatDivergence } from "../trace/compare.ts";
+import { currentFormat } from "../trace/header.ts";
 import { TraceReader } from "../trace/reader.ts";
 import { ReplayVerifier } from "../trace/replay.ts";
 import { fileSink, TraceWriter } from "../trace/writer.ts";
@@ -29,7 +30,11 @@ export async function replay(args: string[]): Promise<number> {
   const verifier = new ReplayVerifier(reader.events(), k, cut !== null);
   let writer: TraceWriter | null = null;
   if (v.out !== undefined) {
-    writer = await TraceWriter.create(await fileSink(v.out), reader.header);
+    // The replay's own trace: the recording's header in this build's format version.
+    writer = await TraceWriter.create(await fileSink(v.out), {
+      ...reader.header,
+      format: currentFormat(),
+    });
     verifier.tee = writer;
   }
   const machine = new Machine(config, guest.loader, verifier, new ScheduledInputs(recorded.inputs));

@@ -6,6 +6,7 @@
 
 import { Machine } from "../machine/machine.ts";
 import { ScheduledInputs } from "../machine/inputs.ts";
+import { currentFormat } from "../trace/header.ts";
 import { TraceReader } from "../trace/reader.ts";
 import { fileSink, TraceWriter } from "../trace/writer.ts";
 import { parse, parseNumber } from "./args.ts";
@@ -34,6 +35,7 @@ export async function rerun(args: string[]): Promise<number> {
   if (outPath === oldPath) throw new UsageError("rerun: --out must differ from the old trace");
   const header = {
     ...old.header,
+    format: currentFormat(),
     emulator: { name: "vtlrr" as const, version: EMULATOR_VERSION, commit: gitCommit() },
   };
   const writer = await TraceWriter.create(await fileSink(outPath), header);

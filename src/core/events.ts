@@ -188,7 +188,11 @@ export const EVENT_KINDS = {
     input: false,
     doc: "the run ended",
     fields: [
-      f("reason", "str", "debug_exit | shutdown | triple_fault | all_halted | limit"),
+      f(
+        "reason",
+        "str",
+        "debug_exit | shutdown | triple_fault | all_halted | limit | interrupted | reset",
+      ),
       f("value", "u", "value written to the debug-exit port (0 otherwise)"),
       f("status", "u", "QEMU-style status: (value << 1) | 1 for debug_exit, else 0"),
     ],
@@ -201,6 +205,15 @@ export const EVENT_KINDS = {
       f("target_vp", "u", "the VP started"),
       f("target_vtl", "u", "the VTL started"),
       f("how", "str", "reset | enable_vp_vtl | start_virtual_processor | sipi"),
+    ],
+  },
+  io_unhandled: {
+    code: 15,
+    input: false,
+    doc: "the guest touched an I/O port no device claims (recorded once per port)",
+    fields: [
+      f("port", "u", "I/O port"),
+      f("access", "str", "in | out (of the first access)"),
     ],
   },
 } as const satisfies Record<string, KindSpec>;

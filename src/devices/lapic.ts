@@ -40,8 +40,8 @@ export interface LapicEnv {
   timerChanged(): void;
   /** ICR write: deliver an IPI (destination, mode, vector…). */
   sendIpi(icrLo: number, icrHi: number): void;
-  /** An EOI happened (after the ISR bit was cleared). */
-  onEoi?(vector: number): void;
+  /** An EOI happened (after the ISR bit was cleared); `level`: the vector was level-triggered. */
+  onEoi?(vector: number, level: boolean): void;
 }
 
 export class Lapic {
@@ -65,6 +65,11 @@ export class Lapic {
   /** Global icount at which the timer fires next, or Infinity. */
   timerDeadline = Infinity;
   tscDeadline = 0;
+  /**
+   * A one-shot timer that expired stays idle (current count 0) until the initial count is written
+   * again: re-arming on a divide or LVT write must not fire it a second time (SDM 11.5.4).
+   */
+  #oneShotDone = false;
 
   constructor(env: LapicEnv, id: number, bsp: boolean) {
     this.env = env;
@@ -141,9 +146,14 @@ export class Lapic {
 
   eoi(): void {
     const v = Lapic.#highest(this.isr);
-    if (v >= 0) this.isr[v >>> 5]! &= ~(1 << (v & 31));
+    let level = false;
+    if (v >= 0) {
+      this.isr[v >>> 5]! &= ~(1 << (v & 31));
+      // Level-triggered vectors broadcast the EOI to the IOAPIC unless SVR bit 12 suppresses it.
+      level = ((this.tmr[v >>> 5]! >>> (v & 31)) & 1) === 1 && (this.svr & 0x1000) === 0;
+    }
     this.env.changed();
-    this.env.onEoi?.(v);
+    this.env.onEoi?.(v, level);
   }
 
   // ---- timer -----------------------------------------------------------------------------
@@ -167,7 +177,7 @@ export class Lapic {
       this.timerDeadline = this.tscDeadline === 0
         ? Infinity
         : Math.max(this.tscDeadline - this.env.tscOffset(), this.env.now());
-    } else if (this.timerInitial === 0) this.timerDeadline = Infinity;
+    } else if (this.timerInitial === 0 || this.#oneShotDone) this.timerDeadline = Infinity;
     else this.timerDeadline = this.timerStart + this.#period();
     this.env.timerChanged();
   }
@@ -183,6 +193,7 @@ export class Lapic {
     } else {
       this.timerDeadline = Infinity;
       if (mode === TIMER_TSC_DEADLINE) this.tscDeadline = 0;
+      else this.#oneShotDone = true;
     }
     this.env.timerChanged();
     if (!(lvt & LVT_MASKED) && this.swEnabled) this.accept(lvt & 0xff, false, "lapic_timer");
@@ -313,6 +324,7 @@ export class Lapic {
         if (this.#timerMode() === TIMER_TSC_DEADLINE) return true;
         this.timerInitial = v;
         this.timerStart = this.env.now();
+        this.#oneShotDone = false;
         this.#armTimer();
         return true;
       case REG_TIMER_DIVIDE:

@@ -41,6 +41,8 @@ export interface HvConfig {
 
 /** The xAPIC MMIO page. */
 export const APIC_MMIO_GPN = 0xfee00;
+/** The IOAPIC's MMIO page. */
+export const IOAPIC_MMIO_GPN = 0xfec00;
 
 /** Per-(VP, VTL) overlay: host page and rights, encoded like CpuHost.resolveGpa results. */
 export type OverlayMap = Map<number, number>;
@@ -194,7 +196,7 @@ export class Partition {
       }
       return gpn * 32 + r;
     }
-    if (gpn === APIC_MMIO_GPN) return GPA_MMIO;
+    if (gpn === APIC_MMIO_GPN || gpn === IOAPIC_MMIO_GPN) return GPA_MMIO;
     return GPA_UNMAPPED;
   }
 

@@ -34,6 +34,10 @@ export interface MachineConfig {
   readonly inputPollInterval: number;
   /** Stop with exit reason "limit" after this many instructions (0 = no limit). */
   readonly maxInstructions: number;
+  /** Wall-clock time at instruction 0 (RTC), seconds since 1970-01-01 UTC. */
+  readonly startEpochSeconds: number;
+  /** Kernel command line (boot protocols and fw_cfg). */
+  readonly cmdline: string;
   readonly loader: LoaderConfig;
 }
 
@@ -48,6 +52,8 @@ export const DEFAULT_CONFIG: MachineConfig = {
   checkpointInterval: 1_000_000,
   inputPollInterval: 10_000,
   maxInstructions: 0,
+  startEpochSeconds: 1_767_225_600, // 2026-01-01T00:00:00Z
+  cmdline: "",
   loader: { kind: "builtin" },
 };
 
@@ -60,6 +66,13 @@ function int(v: unknown, name: string, min: number, max: number): number {
     throw new ConfigError(
       `invalid config: ${name} must be an integer in ${min}..${max}, got ${JSON.stringify(v)}`,
     );
+  }
+  return v;
+}
+
+function str(v: unknown, name: string): string {
+  if (typeof v !== "string" || v.length > 65536) {
+    throw new ConfigError(`invalid config: ${name} must be a string, got ${JSON.stringify(v)}`);
   }
   return v;
 }
@@ -112,6 +125,8 @@ export function validateConfig(raw: unknown): MachineConfig {
     ),
     inputPollInterval: int(get("inputPollInterval"), "inputPollInterval", 1, 100_000_000),
     maxInstructions: int(get("maxInstructions"), "maxInstructions", 0, Number.MAX_SAFE_INTEGER),
+    startEpochSeconds: int(get("startEpochSeconds"), "startEpochSeconds", 0, 2 ** 40),
+    cmdline: str(get("cmdline"), "cmdline"),
     loader,
   };
 }

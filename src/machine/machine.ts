@@ -18,6 +18,15 @@ import { hexNum } from "../cpu/u64.ts";
 import { PortBus } from "../devices/bus.ts";
 import { DebugConsole, DebugExit, IgnoredPorts } from "../devices/debug_ports.ts";
 import { Uart16550 } from "../devices/uart16550.ts";
+import { buildAcpiTables } from "../devices/acpi.ts";
+import { FwCfg } from "../devices/fw_cfg.ts";
+import { Ioapic, IOAPIC_BASE } from "../devices/ioapic.ts";
+import { type ApicMessage, DM_EXTINT, DM_FIXED, DM_LOWEST, IsaIrqRouter } from "../devices/irq.ts";
+import { PciHost } from "../devices/pci.ts";
+import { Pic8259 } from "../devices/pic8259.ts";
+import { Pit8254 } from "../devices/pit8254.ts";
+import { Port92 } from "../devices/port92.ts";
+import { Rtc } from "../devices/rtc.ts";
 import { GuestMemory } from "../memory/guest_memory.ts";
 import { APIC_MMIO_GPN, Partition } from "../hv/partition.ts";
 import { checkPreemption } from "../hv/vsm.ts";
@@ -36,7 +45,8 @@ export interface ExitInfo {
     | "triple_fault"
     | "all_halted"
     | "limit"
-    | "interrupted";
+    | "interrupted"
+    | "reset";
   readonly value: number;
   readonly status: number;
 }
@@ -63,6 +73,17 @@ export class Machine {
   readonly debugExit = new DebugExit();
   readonly debugcon = new DebugConsole();
   readonly vps: Vp[] = [];
+  // The PC platform (ISA interrupts reach the 8259 pair and the IOAPIC).
+  readonly pic = new Pic8259();
+  readonly ioapic: Ioapic;
+  readonly isa: IsaIrqRouter;
+  readonly pit: Pit8254;
+  readonly rtc: Rtc;
+  readonly pci = new PciHost();
+  readonly port92 = new Port92();
+  readonly fwcfg: FwCfg;
+  /** Guest physical address of the ACPI RSDP (tables at 0xe0000). */
+  readonly acpiRsdp: number;
   readonly #sink: EventSink;
   readonly #input: InputSource;
   readonly #memHash: MemoryHash;
@@ -111,6 +132,51 @@ export class Machine {
       this.partition.addVp(vp.hv);
     }
     // Platform devices.
+    this.ioapic = new Ioapic({ id: config.vps, bus: { deliver: (m) => this.#ioapicDeliver(m) } });
+    this.isa = new IsaIrqRouter(this.pic, this.ioapic);
+    this.pit = new Pit8254({ tscHz: config.tscHz, now: () => this.now(), irq0: this.isa.line(0) });
+    this.rtc = new Rtc({
+      tscHz: config.tscHz,
+      now: () => this.now(),
+      startEpochSeconds: config.startEpochSeconds,
+      memBelow4G: this.mem.ramBytes,
+      cpus: config.vps,
+      irq8: this.isa.line(8),
+    });
+    this.pit.onDeadlineChanged = () => this.timersChanged();
+    this.rtc.onDeadlineChanged = () => this.timersChanged();
+    this.com1.irq = this.isa.line(4);
+    this.pic.connect((level) => {
+      if (level) this.#extIntChanged();
+    });
+    this.pci.onReset = () => this.#finish({ reason: "reset", value: 0, status: 0 });
+    this.port92.onReset = () => this.#finish({ reason: "reset", value: 0, status: 0 });
+    this.fwcfg = new FwCfg({
+      ramSize: this.mem.ramBytes,
+      cpus: config.vps,
+      cmdline: config.cmdline,
+      mem: {
+        read: (addr, len) => this.#dmaRead(addr, len),
+        write: (addr, bytes) => this.#dmaWrite(addr, bytes),
+      },
+    });
+    const acpi = buildAcpiTables({ vps: config.vps, base: 0xe0000 });
+    this.mem.writeBytes(0xe0000, acpi.bytes);
+    this.acpiRsdp = acpi.rsdpAddress;
+    this.ports.claim(0x20, 2, this.pic);
+    this.ports.claim(0xa0, 2, this.pic);
+    this.ports.claim(0x4d0, 2, this.pic);
+    this.ports.claim(0x40, 4, this.pit);
+    this.ports.claim(0x61, 1, this.pit);
+    this.ports.claim(0x70, 2, this.rtc);
+    this.ports.claim(0xcf8, 8, this.pci);
+    this.ports.claim(0x92, 1, this.port92);
+    this.ports.claim(0x510, 2, this.fwcfg);
+    if (this.fwcfg.dmaEnabled) this.ports.claim(0x514, 8, this.fwcfg);
+    this.ports.onUnknown = (port, write) => {
+      const vp = this.#running ?? this.vps[0]!;
+      this.emit(vp.index, "io_unhandled", { port, access: write ? "out" : "in" });
+    };
     this.ports.claim(0x3f8, 8, this.com1);
     this.ports.claim(0xf4, 1, this.debugExit);
     this.ports.claim(0xe9, 1, this.debugcon);
@@ -202,6 +268,8 @@ export class Machine {
         }
       }
     }
+    if (this.pit.nextDeadline(t) <= t) this.pit.update(t);
+    if (this.rtc.nextDeadline(t) <= t) this.rtc.update(t);
     if (t >= this.#nextCheckpoint) {
       this.emit(0, "checkpoint", { hash: this.stateHash() });
       this.#nextCheckpoint += this.config.checkpointInterval;
@@ -289,6 +357,9 @@ export class Machine {
   // ---- devices -------------------------------------------------------------------------------
 
   mmioRead(vp: Vp, gpa: number, size: 1 | 2 | 4): number {
+    if (gpa >= IOAPIC_BASE && gpa < IOAPIC_BASE + 0x1000) {
+      return this.ioapic.mmioRead(gpa - IOAPIC_BASE, size) >>> 0;
+    }
     const l = vp.hv.lapic;
     if (Math.floor(gpa / 4096) === APIC_MMIO_GPN && l.hwEnabled && !l.x2apic && size === 4) {
       const v = l.read((gpa & 0xfff) >>> 4);
@@ -298,6 +369,10 @@ export class Machine {
   }
 
   mmioWrite(vp: Vp, gpa: number, size: 1 | 2 | 4, value: number): void {
+    if (gpa >= IOAPIC_BASE && gpa < IOAPIC_BASE + 0x1000) {
+      this.ioapic.mmioWrite(gpa - IOAPIC_BASE, size, value);
+      return;
+    }
     const l = vp.hv.lapic;
     if (Math.floor(gpa / 4096) === APIC_MMIO_GPN && l.hwEnabled && !l.x2apic && size === 4) {
       l.write((gpa & 0xfff) >>> 4, value);
@@ -376,22 +451,90 @@ export class Machine {
     this.emit(vp.index, "vp_start", { target_vp: vp.index, target_vtl: 0, how: "sipi" });
   }
 
+  /**
+   * An IOAPIC message: to the VTL0 local APICs it names (external interrupts go to VTL0 under
+   * VSM, spec §4.6). Lowest priority goes to the lowest matching APIC ID (deterministic).
+   */
+  #ioapicDeliver(m: ApicMessage): void {
+    const targets = this.vps.filter((vp) => {
+      const l = vp.hv.lapics.get(Vtl0);
+      if (m.destMode === 1) return this.#logicalMatch(l, m.dest, l.x2apic);
+      return m.dest === 0xff || m.dest === l.id;
+    });
+    if (m.deliveryMode === DM_EXTINT) {
+      this.#extIntChanged();
+      return;
+    }
+    if (m.deliveryMode !== DM_FIXED && m.deliveryMode !== DM_LOWEST) return; // NMI/INIT/SMI
+    const chosen = m.deliveryMode === DM_LOWEST ? targets.slice(0, 1) : targets;
+    for (const vp of chosen) {
+      vp.hv.lapics.get(Vtl0).accept(m.vector, m.trigger === "level", "ioapic");
+    }
+  }
+
+  /** The 8259's INTR may now be pending for the boot processor's VTL0 (ExtINT / virtual wire). */
+  #extIntChanged(): void {
+    const bsp = this.vps[0]!;
+    bsp.cpu.intrPending = true;
+    bsp.cpu.brk = true;
+  }
+
+  /**
+   * Whether `vp` (in VTL0) takes an interrupt from the 8259 now: it is the boot processor and
+   * LINT0 is unmasked in ExtINT mode, or its local APIC is hardware-disabled (virtual wire).
+   */
+  extIntPending(vp: Vp): boolean {
+    if (vp !== this.vps[0] || vp.hv.activeVtl !== Vtl0 || !this.pic.intr()) return false;
+    const l = vp.hv.lapics.get(Vtl0);
+    if (!l.hwEnabled) return true;
+    const lint0 = l.lvt[4]!;
+    return (lint0 & 0x10000) === 0 && ((lint0 >>> 8) & 7) === 7;
+  }
+
+  /** INTA to the 8259. */
+  extIntAck(): number {
+    return this.pic.ack();
+  }
+
+  /** A level-triggered vector was EOId in a VTL0 APIC: the IOAPIC may re-deliver. */
+  levelEoi(vector: number): void {
+    this.ioapic.eoi(vector);
+  }
+
+  #dmaRead(addr: number, len: number): Uint8Array {
+    if (addr < 0 || addr + len > this.mem.ramBytes) throw new RangeError("fw_cfg DMA outside RAM");
+    return this.mem.readBytes(addr, len);
+  }
+
+  #dmaWrite(addr: number, bytes: Uint8Array): void {
+    if (addr < 0 || addr + bytes.length > this.mem.ramBytes) {
+      throw new RangeError("fw_cfg DMA outside RAM");
+    }
+    this.mem.writeBytes(addr, bytes);
+  }
+
   interruptSource(vp: Vp, vector: number): string {
     return vp.hv.lapic.sources[vector] ?? "ext";
   }
 
   protectionFault(vp: Vp, gpa: number, gva: number, access: number): void {
-    const handled = handleProtectionViolation(this.partition, vp.hv, gpa, gva, access);
-    this.emit(vp.index, "vtl_fault", {
-      gpa: hexNum(gpa),
-      gva: hexNum(gva),
-      access: ACCESS_NAMES[access] ?? "?",
-      resolution: handled >= 0 ? `intercept_vtl${handled}` : "machine_check",
-    });
-    if (handled < 0) {
-      // No higher VTL claims the page: OpenVMM injects #MC into the offending VTL.
-      vp.cpu.deliverException(VEC_MC, false, 0);
-    }
+    // The `vtl_fault` event is recorded when the intercept message has been handed over and
+    // before the VP leaves the faulting VTL, so it is positioned at the faulting instruction.
+    const walk = (access & 0x10) !== 0; // ACCESS_WALK (cpu.ts): a paging-structure access
+    const kind = access & 3;
+    handleProtectionViolation(this.partition, vp.hv, gpa, gva, kind, (owner) => {
+      this.emit(vp.index, "vtl_fault", {
+        gpa: hexNum(gpa),
+        gva: hexNum(gva),
+        access: ACCESS_NAMES[kind] ?? "?",
+        resolution: owner >= 0 ? `intercept_vtl${owner}` : "machine_check",
+      });
+      if (owner < 0) {
+        // No higher VTL claims the page: OpenVMM injects #MC into the offending VTL, once the
+        // abandoned instruction has been unwound.
+        vp.cpu.afterAbort = () => vp.cpu.deliverException(VEC_MC, false, 0);
+      }
+    }, walk);
   }
 
   // ---- events --------------------------------------------------------------------------------
@@ -486,6 +629,20 @@ export class Machine {
       h.words(new Int32Array(a.buffer, a.byteOffset, a.length >> 2));
     }
     h.value(this.com1.snapshot());
+    for (
+      const d of [
+        this.isa,
+        this.pic,
+        this.ioapic,
+        this.pit,
+        this.rtc,
+        this.pci,
+        this.port92,
+        this.fwcfg,
+      ]
+    ) {
+      h.value(d.snapshot());
+    }
     this.#memHash.update(h);
     for (const vp of this.vps) vp.cpu.flushWriteTlbs();
     return h.hex();

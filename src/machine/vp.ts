@@ -50,7 +50,10 @@ export class Vp implements CpuHost {
       changed: () => this.#lapicChanged(vtl),
       timerChanged: () => m.timersChanged(),
       sendIpi: (lo, hi) => m.sendIpi(this, vtl, lo, hi),
-      onEoi: () => this.hv.synics?.get(vtl).apicEoi(),
+      onEoi: (vector, level) => {
+        this.hv.synics?.get(vtl).apicEoi();
+        if (level && vtl === 0) this.machine.levelEoi(vector);
+      },
     };
   }
 
@@ -108,7 +111,8 @@ export class Vp implements CpuHost {
         return true;
       }
     }
-    return (c.eflags & 0x200) !== 0 && this.hv.lapic.deliverable() >= 0;
+    return (c.eflags & 0x200) !== 0 &&
+      (this.hv.lapic.deliverable() >= 0 || this.machine.extIntPending(this));
   }
 
   // ---- CpuHost ----------------------------------------------------------------------------
@@ -174,7 +178,9 @@ export class Vp implements CpuHost {
   }
 
   interruptAck(): number {
-    return this.hv.lapic.ack();
+    const v = this.hv.lapic.ack();
+    if (v >= 0) return v;
+    return this.machine.extIntPending(this) ? this.machine.extIntAck() : -1;
   }
 
   onException(vector: number, hasErrorCode: boolean, errorCode: number, cr2: number): void {

@@ -2,7 +2,7 @@
 
 /** The format version this build writes, and the newest minor it fully understands. */
 export const FORMAT_MAJOR = 1;
-export const FORMAT_MINOR = 0;
+export const FORMAT_MINOR = 1;
 
 const ascii = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
 

@@ -22,7 +22,7 @@ import {
 import type { ByteSource } from "./source.ts";
 
 export interface TraceHeader {
-  /** This build writes 1.0. */
+  /** This build writes 1.1. */
   format: { major: number; minor: number };
   emulator: { name: "vtlrr"; version: string; commit: string | null };
   guest: {

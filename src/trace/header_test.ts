@@ -1,3 +1,4 @@
+import { FORMAT_MINOR } from "./format.ts";
 import assert from "node:assert/strict";
 import { crc32 } from "./crc32.ts";
 import { TraceFormatError } from "./errors.ts";
@@ -46,7 +47,7 @@ Deno.test("header: layout and round trip", async () => {
   });
   const b = encodeHeader(h);
   assert.deepEqual([...b.subarray(0, 8)], [0x56, 0x54, 0x4c, 0x52, 0x52, 0x0d, 0x0a, 0x1a]);
-  assert.deepEqual([...b.subarray(8, 12)], [1, 0, 0, 0]);
+  assert.deepEqual([...b.subarray(8, 12)], [1, 0, FORMAT_MINOR, 0]);
   const json = new TextDecoder().decode(b.subarray(16, b.length - 4));
   assert.ok(json.startsWith('{"config":{"memory_mib":64,"name":"défaut"'));
   const got = await read(b);
@@ -130,8 +131,8 @@ Deno.test("header: CRC, JSON and shape errors", async () => {
     [{ ...h, flags: ["z", "a"] }, /flags must be sorted/],
     [{ ...h, flags: "x" }, /flags must be an array/],
     [
-      { ...h, format: { major: 1, minor: 1 } },
-      /header JSON says format 1\.1 but the file says 1\.0/,
+      { ...h, format: { major: 1, minor: FORMAT_MINOR + 1 } },
+      /header JSON says format 1\.\d+ but the file says 1\.\d+/,
     ],
   ];
   for (const [v, re] of shapes) await assertFormatError(withJson(JSON.stringify(v)), re, 16);

@@ -1,3 +1,4 @@
+import { FORMAT_MINOR } from "./format.ts";
 import assert from "node:assert/strict";
 import type { TraceEvent } from "../core/events.ts";
 import { ByteWriter, concatBytes } from "./bytes.ts";
@@ -275,9 +276,9 @@ async function newerMinorTrace(minor: number): Promise<Uint8Array> {
 }
 
 Deno.test("reader: a newer minor's appended fields and unknown kinds are skipped", async () => {
-  const bytes = await newerMinorTrace(1);
+  const bytes = await newerMinorTrace(FORMAT_MINOR + 1);
   const { r, events, summary } = await readAll(bytes);
-  assert.equal(r.header.format.minor, 1);
+  assert.equal(r.header.format.minor, FORMAT_MINOR + 1);
   assert.deepEqual(events.map((e) => [e.seq, e.kind, e.icount]), [[0, "halt", 10], [
     2,
     "exit",
@@ -298,7 +299,7 @@ Deno.test("reader: a newer minor's appended fields and unknown kinds are skipped
   assert.deepEqual(scan.events, events);
   assert.deepEqual(scan.summary, { ...summary, truncated: true });
   // At this build's own minor the same bytes are an error.
-  const old = await newerMinorTrace(0);
+  const old = await newerMinorTrace(FORMAT_MINOR);
   const e = await assertFormatError(
     readAll(old),
     /^Cannot parse trace t\.vtlrr at offset \d+: chunk 0: event seq 1 \(byte 8 of the chunk's event data\): unknown event kind 0x2a$/,

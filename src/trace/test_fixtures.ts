@@ -1,3 +1,4 @@
+import { FORMAT_MAJOR, FORMAT_MINOR } from "./format.ts";
 /** Shared test data for src/trace tests (not a test file itself). */
 import { EVENT_KINDS, type EventKind, type TraceEvent } from "../core/events.ts";
 import type { TraceHeader } from "./header.ts";
@@ -11,7 +12,7 @@ export const ALL_BYTES_HEX = Array.from({ length: 256 }, (_, i) => i.toString(16
 
 export function sampleHeader(over: Partial<TraceHeader> = {}): TraceHeader {
   return {
-    format: { major: 1, minor: 0 },
+    format: { major: FORMAT_MAJOR, minor: FORMAT_MINOR },
     emulator: { name: "vtlrr", version: "0.1.0", commit: null },
     guest: {
       name: "hello",
@@ -101,6 +102,10 @@ const VARIANTS: { [K in EventKind]: Fields[] } = {
   vp_start: [
     { target_vp: 0, target_vtl: 0, how: "reset" },
     { target_vp: 3, target_vtl: 1, how: "enable_vp_vtl" },
+  ],
+  io_unhandled: [
+    { port: 0x80, access: "out" },
+    { port: 0xffff, access: "in" },
   ],
 };
 
