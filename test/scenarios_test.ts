@@ -6,10 +6,92 @@
 import assert from "node:assert/strict";
 import { SCENARIOS } from "../src/guests/scenarios/index.ts";
 import { eventsOf, recordBuiltin, replayBytes } from "./support.ts";
+import type { TraceEvent } from "../src/core/events.ts";
+import { ISOLATION_FAULTS } from "../src/guests/scenarios/vsm_isolation.ts";
 
 /** Minimum number of checks each scenario must report (guards against silently skipped parts). */
 const MIN_CHECKS: Record<string, number> = {
   "vsm-basics": 25,
+  "cpu-exceptions": 90,
+  "cpu-modes": 120,
+  "cpu-paging": 60,
+  "vsm-interrupts": 48,
+  "vsm-synic": 88,
+  "vsm-smp": 84,
+  "vsm-translate": 120,
+  "vsm-registers": 100,
+  "vsm-negative": 138,
+  "vsm-protections": 55,
+  "vsm-mbec": 30,
+  "vsm-register-intercepts": 38,
+  "vsm-isolation": 40,
+};
+
+/** Events of one kind. */
+function ofKind<K extends TraceEvent["kind"]>(events: TraceEvent[], kind: K) {
+  return events.filter((e): e is Extract<TraceEvent, { kind: K }> => e.kind === kind);
+}
+
+/**
+ * Every `vtl_fault` is recorded in VTL0 at the faulting instruction, and the memory violations are
+ * intercepts for VTL1: `intercepts` of them, each at a different (RIP, GPA) — one event per
+ * attempt, never a retry loop. Returns the other faults.
+ */
+function checkFaults(events: TraceEvent[], intercepts: number) {
+  const faults = ofKind(events, "vtl_fault");
+  for (const f of faults) assert.equal(f.vtl, 0, JSON.stringify(f));
+  const mem = faults.filter((f) => f.resolution === "intercept_vtl1");
+  assert.equal(mem.length, intercepts, JSON.stringify(faults, null, 1));
+  assert.equal(new Set(mem.map((f) => `${f.rip}/${f.gpa}`)).size, intercepts);
+  return faults.filter((f) => f.resolution !== "intercept_vtl1");
+}
+
+/** Intercept messages posted to VTL1's SINT0, counted by "type/outcome". */
+function sint0Messages(events: TraceEvent[]) {
+  const n: Record<string, number> = {};
+  for (const m of ofKind(events, "synic_message")) {
+    assert.deepEqual([m.target_vtl, m.sint], [1, 0], JSON.stringify(m));
+    const key = `0x${m.type.toString(16)}/${m.outcome}`;
+    n[key] = (n[key] ?? 0) + 1;
+  }
+  return n;
+}
+
+/** Entries into VTL1 through the intercept page (VsmPartitionConfig.InterceptPage). */
+function pageEntries(events: TraceEvent[]) {
+  return ofKind(events, "vtl_switch").filter((e) => e.reason === "intercept").length;
+}
+
+/** Scenario-specific checks of the recorded events, after the generic ones. */
+const EXTRA_CHECKS: Record<string, (events: TraceEvent[]) => void> = {
+  "vsm-protections": (events) => {
+    assert.deepEqual(checkFaults(events, 11), []);
+    // The busy-slot test: one message queued behind the slot, delivered after EOM.
+    assert.deepEqual(sint0Messages(events), {
+      "0x80000001/delivered": 10,
+      "0x80000001/pending": 1,
+    });
+    assert.equal(pageEntries(events), 1);
+  },
+  "vsm-mbec": (events) => {
+    assert.deepEqual(checkFaults(events, 5), []);
+    assert.ok(ofKind(events, "vtl_fault").every((f) => f.access === "x"));
+  },
+  "vsm-register-intercepts": (events) => {
+    assert.deepEqual(checkFaults(events, 0), []);
+    assert.deepEqual(sint0Messages(events), {
+      "0x80010001/delivered": 2,
+      "0x80010006/delivered": 3,
+    });
+    assert.equal(pageEntries(events), 1);
+  },
+  "vsm-isolation": (events) => {
+    // One vtl_fault per memory attempt, none for the attempts VTL1 resolved by retrying.
+    const rest = checkFaults(events, ISOLATION_FAULTS.memory);
+    assert.equal(rest.length, ISOLATION_FAULTS.hypercall, JSON.stringify(rest));
+    for (const f of rest) assert.match(f.resolution, /^hypercall_(input|output)_denied$/);
+    assert.equal(pageEntries(events), 1);
+  },
 };
 
 for (const name of Object.keys(SCENARIOS)) {
@@ -27,6 +109,7 @@ for (const name of Object.keys(SCENARIOS)) {
       last.kind === "exit" && last.reason === "debug_exit" && last.value === 0,
       JSON.stringify(last),
     );
+    EXTRA_CHECKS[name]?.(events);
     const r = await replayBytes(rec.bytes);
     assert.equal(r.divergence, null);
     assert.deepEqual(r.bytes, rec.bytes);

@@ -6,8 +6,9 @@
 import { buildCpuBench } from "../guests/cpubench.ts";
 import { buildDemo, type BuiltinGuest } from "../guests/demo.ts";
 import { SCENARIOS } from "../guests/scenarios/index.ts";
+import { CPU_TEST_EXTRAS } from "../guests/cpu_tests/index.ts";
 import type { MachineConfig } from "../machine/config.ts";
-import { flatLoader, longModeLoader } from "../machine/loader.ts";
+import { flatLoader, longModeLoader, realModeLoader } from "../machine/loader.ts";
 import type { GuestLoader } from "../machine/machine.ts";
 import type { TraceHeader } from "../trace/header.ts";
 import { UsageError } from "./errors.ts";
@@ -23,6 +24,7 @@ const BUILTINS: Record<string, () => BuiltinGuest> = {
   demo: buildDemo,
   cpubench: () => buildCpuBench(),
   ...SCENARIOS,
+  ...CPU_TEST_EXTRAS,
 };
 
 export function builtinNames(): string[] {
@@ -56,7 +58,9 @@ export async function builtinGuest(name: string): Promise<ResolvedGuest> {
       sha256: await sha256Hex(g.bytes),
       size: g.bytes.length,
     },
-    loader: longModeLoader(g.name, g.bytes, g.load, g.entry),
+    loader: g.entryMode === "real"
+      ? realModeLoader(g.name, g.bytes, g.load, g.entry)
+      : longModeLoader(g.name, g.bytes, g.load, g.entry),
     config: g.config ?? {},
   };
 }

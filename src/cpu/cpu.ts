@@ -29,6 +29,7 @@ import {
 } from "./host.ts";
 import { arithFlags, LF_NONE } from "./flags.ts";
 import {
+  CR0_AM,
   CR0_PE,
   CR0_PG,
   CR0_WP,
@@ -50,9 +51,14 @@ import {
   SEG_ATTR_DB,
   SEG_ATTR_L,
   SS,
+  VEC_AC,
+  VEC_DB,
   VEC_DF,
   VEC_GP,
+  VEC_NP,
   VEC_PF,
+  VEC_SS,
+  VEC_TS,
 } from "./regs.ts";
 import { hiOf, isCanonicalNum, TWO32 } from "./u64.ts";
 
@@ -61,6 +67,13 @@ export type Op = (c: Cpu) => void;
 
 /** Thrown (never constructed per fault) when an instruction raises an exception. */
 export const FAULT: { readonly fault: true } = Object.freeze({ fault: true });
+/**
+ * ORed into the access kind given to `CpuHost.protectionFault` when the faulting access is the page
+ * walk's own (reading a paging-structure entry, or setting its accessed/dirty bit): `gpa` is then
+ * the entry's address, not the translation of `gva`.
+ */
+export const ACCESS_WALK = 0x10;
+
 /** Thrown when an instruction is abandoned without an exception (e.g. a VTL intercept). */
 export const ABORT: { readonly abort: true } = Object.freeze({ abort: true });
 
@@ -403,7 +416,9 @@ export class Cpu {
     this.eflags = (v & 0x3f7fd7) | 2;
     this.lfOp = LF_NONE;
     if ((this.eflags & FLAG_IF) !== oldIf) this.brk = true;
-    if ((this.eflags & FLAG_AC) !== oldAc && (this.cr4 & CR4_SMAP)) this.flushTlb();
+    if ((this.eflags & FLAG_AC) !== oldAc && ((this.cr4 & CR4_SMAP) || (this.cr0 & CR0_AM))) {
+      this.flushTlb();
+    }
   }
 
   get rsp(): number {
@@ -442,6 +457,43 @@ export class Cpu {
   /** Linear address of `off` in segment `seg` for a data access (limit checks in legacy modes). */
   segLin(seg: number, off: number): number {
     if (this.bits === 64) return seg >= 4 ? this.segBase[seg]! + off : off;
+    return (this.segBase[seg]! + off) >>> 0;
+  }
+
+  /**
+   * Linear address of an access of `size` bytes at offset `off` in segment `seg`, in 16/32-bit
+   * modes: the segment limit (expand-up or expand-down) and, in protected mode, the segment type
+   * (no writes to code or read-only data, no reads of execute-only code, no null segment) are
+   * checked: #GP(0), or #SS(0) for SS.
+   */
+  segAddr(seg: number, off: number, size: number, write: boolean): number {
+    const attr = this.segAttr[seg]!;
+    if (
+      off + size - 1 <= this.segLimit[seg]! &&
+      ((attr & (write ? 0x1001e : 0x1001c)) === (write ? 0x12 : 0x10) || !(this.cr0 & CR0_PE))
+    ) return (this.segBase[seg]! + off) >>> 0;
+    return this.#segAddrSlow(seg, off, size, write);
+  }
+
+  #segAddrSlow(seg: number, off: number, size: number, write: boolean): number {
+    const vec = seg === SS ? VEC_SS : VEC_GP;
+    const end = off + size - 1, limit = this.segLimit[seg]!, attr = this.segAttr[seg]!;
+    if (!(this.cr0 & CR0_PE) || (this.eflags & FLAG_VM)) {
+      if (end > limit) this.raise(vec, 0);
+    } else {
+      if (attr & 0x10000) this.raise(vec, 0); // null selector
+      const type = attr & 0xf;
+      if (type & 8) {
+        if (write || !(type & 2)) this.raise(vec, 0);
+        if (end > limit) this.raise(vec, 0);
+      } else {
+        if (write && !(type & 2)) this.raise(vec, 0);
+        if (type & 4) {
+          const upper = (attr & SEG_ATTR_DB) ? 0xffffffff : 0xffff;
+          if (off <= limit || end > upper) this.raise(vec, 0);
+        } else if (end > limit) this.raise(vec, 0);
+      }
+    }
     return (this.segBase[seg]! + off) >>> 0;
   }
 
@@ -567,6 +619,7 @@ export class Cpu {
     }
     // A read-modify-write is checked as a write (hardware reports W=1 in the #PF error code);
     // write rights imply read rights at every level (paging and VTL masks).
+    this.#alignCheck(lin, size);
     this.probe(lin, size, WALK_WRITE);
     return -1;
   }
@@ -584,8 +637,21 @@ export class Cpu {
     }
   }
 
+  /**
+   * Alignment checking (#AC(0)): CR0.AM, RFLAGS.AC and CPL 3. While it is in force, user-mode
+   * translations are not cached, so every user access comes through the slow paths that check.
+   */
+  acActive(): boolean {
+    return (this.cr0 & CR0_AM) !== 0 && (this.eflags & FLAG_AC) !== 0 && this.cpl === 3;
+  }
+
+  #alignCheck(lin: number, size: number): void {
+    if (size > 1 && (lin & (size - 1)) !== 0 && this.acActive()) this.raise(VEC_AC, 0);
+  }
+
   /** Slow read of 1, 2, 4 or 8 bytes (8 returns low half, high in tHi). Returns int32 for 4. */
   readSlow(lin: number, size: number): number {
+    this.#alignCheck(lin, size);
     const off = lin & 0xfff;
     if (off + size <= PAGE_SIZE) {
       const pa = this.translate(lin, WALK_READ, true);
@@ -645,6 +711,7 @@ export class Cpu {
   }
 
   writeSlow(lin: number, size: number, lo: number, hi: number): void {
+    this.#alignCheck(lin, size);
     const off = lin & 0xfff;
     if (off + size <= PAGE_SIZE) {
       const pa = this.translate(lin, WALK_WRITE, true);
@@ -729,8 +796,7 @@ export class Cpu {
     }
     // Guest paging rights (the walk already faulted on not-present/reserved).
     if (this.cr0 & CR0_PG) {
-      const err = (kind === WALK_WRITE ? 2 : 0) | (user ? 4 : 0) | (kind === WALK_EXEC ? 16 : 0) |
-        1;
+      const err = (kind === WALK_WRITE ? 2 : 0) | (user ? 4 : 0) | this.#idBit(kind) | 1;
       if (user && !userPage) this.#pf(lin, err);
       if (kind === WALK_WRITE && !writable && (user || (this.cr0 & CR0_WP))) this.#pf(lin, err);
       if (kind === WALK_EXEC) {
@@ -749,11 +815,15 @@ export class Cpu {
       return r;
     }
     const rights = r & 31;
+    // Execute rights: the host reports kernel and user execute separately only under MBEC (TLFS
+    // §15.10); a user-mode fetch needs UX only while CR4.SMEP is set — with SMEP available (it
+    // always is in CPUID) but disabled, every fetch is governed by KX ("only code marked KMX=1
+    // will be allowed to execute").
     const need = kind === WALK_READ
       ? RIGHT_R
       : kind === WALK_WRITE
       ? RIGHT_W
-      : user
+      : user && (this.cr4 & CR4_SMEP)
       ? RIGHT_UX
       : RIGHT_KX;
     if ((rights & need) === 0) {
@@ -770,7 +840,7 @@ export class Cpu {
     }
     const base = (r >>> 5) * PAGE_SIZE;
     if (this.#peeking) return base + off;
-    if (fill && user === (this.cpl === 3)) {
+    if (fill && user === (this.cpl === 3) && !(user && this.acActive())) {
       const vpn = Math.floor(lin * INV4K);
       const i = vpn & TLB_MASK;
       const t = this.tlb;
@@ -808,6 +878,13 @@ export class Cpu {
       this.raise(VEC_GP, 0);
     }
     return pa;
+  }
+
+  /** The I/D bit of a #PF error code: instruction fetch with SMEP, or NXE under PAE paging. */
+  #idBit(kind: number): number {
+    if (kind !== WALK_EXEC) return 0;
+    if (this.cr4 & CR4_SMEP) return 16;
+    return (this.cr4 & CR4_PAE) && (this.efer & EFER_NXE) ? 16 : 0;
   }
 
   #pf(lin: number, err: number): never {
@@ -866,7 +943,7 @@ export class Cpu {
     if ((r & RIGHT_R) === 0) {
       if (this.#peeking) throw FAULT;
       this.abortRip = this.rip;
-      this.host.protectionFault(gpa, lin, ACCESS_READ);
+      this.host.protectionFault(gpa, lin, ACCESS_READ | ACCESS_WALK);
       this.exitReq = true;
       throw ABORT;
     }
@@ -882,7 +959,7 @@ export class Cpu {
     if (r < 0) return;
     if ((r & RIGHT_W) === 0) {
       this.abortRip = this.rip;
-      this.host.protectionFault(gpa, lin, ACCESS_WRITE);
+      this.host.protectionFault(gpa, lin, ACCESS_WRITE | ACCESS_WALK);
       this.exitReq = true;
       throw ABORT;
     }
@@ -895,7 +972,7 @@ export class Cpu {
   static readonly MAXPHYADDR = 40;
 
   #walk4(lin: number, kind: number, user: boolean): number {
-    const errBase = (kind === WALK_WRITE ? 2 : 0) | (user ? 4 : 0) | (kind === WALK_EXEC ? 16 : 0);
+    const errBase = (kind === WALK_WRITE ? 2 : 0) | (user ? 4 : 0) | this.#idBit(kind);
     const nxe = (this.efer & EFER_NXE) !== 0;
     // Reserved bits in the high half: 51:MAXPHYADDR (bits 51:40 → hi bits 19:8), plus NX if !NXE.
     const rsvdHi = 0x000fff00 | (nxe ? 0 : 0x80000000);
@@ -953,7 +1030,7 @@ export class Cpu {
   }
 
   #walkPae(lin: number, kind: number, user: boolean): number {
-    const errBase = (kind === WALK_WRITE ? 2 : 0) | (user ? 4 : 0) | (kind === WALK_EXEC ? 16 : 0);
+    const errBase = (kind === WALK_WRITE ? 2 : 0) | (user ? 4 : 0) | this.#idBit(kind);
     const nxe = (this.efer & EFER_NXE) !== 0;
     const rsvdHi = 0x000fff00 | (nxe ? 0 : 0x80000000);
     const pdpteAddr = (this.cr3 & ~0x1f) >>> 0;
@@ -995,7 +1072,7 @@ export class Cpu {
   }
 
   #walk2(lin: number, kind: number, user: boolean): number {
-    const errBase = (kind === WALK_WRITE ? 2 : 0) | (user ? 4 : 0);
+    const errBase = (kind === WALK_WRITE ? 2 : 0) | (user ? 4 : 0) | this.#idBit(kind);
     let userOk = true, writeOk = true;
     const pdeAddr = ((this.cr3 & ~0xfff) >>> 0) + (lin >>> 22) * 4;
     const pde = this.#pte(pdeAddr, lin) | 0;
@@ -1004,10 +1081,15 @@ export class Cpu {
     if (!(pde & 4)) userOk = false;
     if (!(pde & 0x20)) this.#pteSet(pdeAddr, lin, 0x20);
     if ((pde & 0x80) && (this.cr4 & CR4_PSE)) {
+      // Bit 21 is reserved (PSE-36 with a 40-bit physical address width).
+      if (pde & 0x200000) this.#pf(lin, errBase | 1 | 8);
       this.#wUser = userOk;
       this.#wWrite = writeOk;
       this.#wNx = false;
-      if (kind === WALK_WRITE && !(pde & 0x40)) this.#pteSet(pdeAddr, lin, 0x40);
+      if (
+        kind === WALK_WRITE && !(pde & 0x40) &&
+        (writeOk || (!user && !(this.cr0 & CR0_WP))) && (userOk || !user)
+      ) this.#pteSet(pdeAddr, lin, 0x40);
       // PSE-36: bits 20:13 give physical address bits 39:32.
       return ((pde >>> 13) & 0xff) * TWO32 + ((pde & 0xffc00000) >>> 0) + (lin & 0x3fffff);
     }
@@ -1020,7 +1102,10 @@ export class Cpu {
     this.#wUser = userOk;
     this.#wWrite = writeOk;
     this.#wNx = false;
-    if (kind === WALK_WRITE && !(pte & 0x40) && (writeOk || !user)) {
+    if (
+      kind === WALK_WRITE && !(pte & 0x40) &&
+      (writeOk || (!user && !(this.cr0 & CR0_WP))) && (userOk || !user)
+    ) {
       this.#pteSet(pteAddr, lin, 0x40);
     }
     return ((pte & ~0xfff) >>> 0) + (lin & 0xfff);
@@ -1098,7 +1183,7 @@ export class Cpu {
   #pushLegacy(size: number, lo: number, hi: number): void {
     const ss = this.stackSize();
     const sp = ss === 4 ? (this.lo[RSP]! - size) >>> 0 : ((this.lo[RSP]! & 0xffff) - size) & 0xffff;
-    const lin = (this.segBase[SS]! + sp) >>> 0;
+    const lin = this.segAddr(SS, sp, size, true);
     if (size === 8) this.write64(lin, lo, hi);
     else if (size === 4) this.write32(lin, lo);
     else this.write16(lin, lo);
@@ -1132,7 +1217,7 @@ export class Cpu {
     }
     const ss = this.stackSize();
     const sp = ss === 4 ? this.lo[RSP]! >>> 0 : this.lo[RSP]! & 0xffff;
-    const lin = (this.segBase[SS]! + sp) >>> 0;
+    const lin = this.segAddr(SS, sp, size, false);
     const v = size === 4 ? this.read32(lin) : this.read16(lin);
     if (ss === 4) this.lo[RSP] = (sp + size) | 0;
     else this.lo[RSP] = (this.lo[RSP]! & ~0xffff) | ((sp + size) & 0xffff);
@@ -1179,6 +1264,12 @@ export class Cpu {
         n = 1;
         this.shadow = false;
       }
+      // Single-step (RFLAGS.TF at the start of an instruction): one instruction, then #DB.
+      const step = (this.eflags & FLAG_TF) !== 0;
+      if (step) {
+        n = 1;
+        this.softInt = false;
+      }
       this.curBlock = b;
       const ops = b.ops;
       let i = 0;
@@ -1205,8 +1296,21 @@ export class Cpu {
       this.icount += i;
       this.curBlock = null;
       this.brk = false;
+      if (step && i === 1 && !this.softInt && !this.halted) this.#singleStepTrap();
     }
     return this.icount - start;
+  }
+
+  /** Set by software interrupts (no single-step trap follows them: they clear TF). */
+  softInt = false;
+
+  #singleStepTrap(): void {
+    this.dr[6] = (this.dr[6]! | 0x4000) >>> 0; // DR6.BS
+    try {
+      this.deliverException(VEC_DB, false, 0);
+    } catch (e) {
+      this.#onThrow(e);
+    }
   }
 
   #indexOfRip(b: Block): number {
@@ -1217,11 +1321,24 @@ export class Cpu {
 
   /** RIP of the instruction that threw (set before host calls that may switch contexts). */
   abortRip = 0;
+  /**
+   * Work the host deferred from `protectionFault` until the abandoned instruction has been
+   * unwound (its own rollback of RSP etc. done): run once, between instructions, right after the
+   * ABORT is caught. A host that switches the CPU to another context must do it here, never
+   * inside `protectionFault`, or the instruction's rollback would land in the new context.
+   */
+  afterAbort: (() => void) | null = null;
 
   #onThrow(e: unknown): void {
     if (e === FAULT) {
       this.deliverException(this.faultVec, this.faultHasErr, this.faultErr);
-    } else if (e !== ABORT) {
+    } else if (e === ABORT) {
+      const f = this.afterAbort;
+      if (f !== null) {
+        this.afterAbort = null;
+        f();
+      }
+    } else {
       throw e;
     }
   }
@@ -1267,18 +1384,45 @@ export class Cpu {
 
   /** INT n / INT3 / INTO: software interrupt with return address `next`. */
   softwareInterrupt(vec: number, next: number): void {
+    this.softInt = true;
     this.#deliver(vec, false, 0, true, next);
+  }
+
+  /** INT1 (ICEBP): a #DB trap without the gate-DPL check, delivered like a hardware event. */
+  icebp(next: number): void {
+    this.softInt = true;
+    this.#deliver(VEC_DB, false, 0, false, next);
   }
 
   #deliver(vec: number, hasErr: boolean, err: number, soft: boolean, retRip: number): void {
     const outer = this.delivering;
     this.delivering = vec;
+    // A fault during delivery leaves no trace of the attempt (CS, SS, RSP, flags).
+    const csSel = this.segSel[CS]!, csBase = this.segBase[CS]!, csLim = this.segLimit[CS]!;
+    const csAttr = this.segAttr[CS]!, ssSel = this.segSel[SS]!, ssBase = this.segBase[SS]!;
+    const ssLim = this.segLimit[SS]!, ssAttr = this.segAttr[SS]!;
+    const spLo = this.lo[RSP]!, spHi = this.hi[RSP]!, fl = this.eflags;
     try {
       if (!(this.cr0 & CR0_PE)) this.#deliverReal(vec, retRip);
       else if (this.longMode) this.#deliver64(vec, hasErr, err, soft, retRip);
       else this.#deliver32(vec, hasErr, err, soft, retRip);
       this.delivering = outer;
     } catch (e) {
+      // (Also after ABORT: a host context switch waits for `afterAbort`, after this rollback.)
+      if (e === FAULT || e === ABORT) {
+        this.segSel[CS] = csSel;
+        this.segBase[CS] = csBase;
+        this.segLimit[CS] = csLim;
+        this.segAttr[CS] = csAttr;
+        this.segSel[SS] = ssSel;
+        this.segBase[SS] = ssBase;
+        this.segLimit[SS] = ssLim;
+        this.segAttr[SS] = ssAttr;
+        this.lo[RSP] = spLo;
+        this.hi[RSP] = spHi;
+        this.eflags = fl;
+        this.updateMode();
+      }
       if (e === FAULT) {
         // A fault while delivering: double fault rules.
         const v2 = this.faultVec;
@@ -1320,28 +1464,55 @@ export class Cpu {
     this.updateMode();
   }
 
+  /** Validates the gate's target code segment (SDM 6.12.1.1); returns its DPL. */
+  #gateTarget(sel: number, ext: number, long: boolean): number {
+    if ((sel & ~3) === 0) this.raise(VEC_GP, ext);
+    if (this.readDescriptor(sel) === null) this.raise(VEC_GP, (sel & ~3) + ext);
+    const hi = this.tHi, dpl = (hi >>> 13) & 3;
+    if ((hi & 0x1800) !== 0x1800 || dpl > this.cpl) this.raise(VEC_GP, (sel & ~3) + ext);
+    if (long && ((hi & 0x200000) === 0 || (hi & 0x400000) !== 0)) {
+      this.raise(VEC_GP, (sel & ~3) + ext); // must be a 64-bit code segment
+    }
+    if (!(hi & 0x8000)) this.raise(VEC_NP, (sel & ~3) + ext);
+    return (hi & 0x400) !== 0 ? this.cpl : dpl; // conforming: no privilege change
+  }
+
+  /** Checks that [off, off+size) lies within the TSS (else #TS(TR selector)). */
+  #tssCheck(off: number, size: number, ext: number): void {
+    if (off + size - 1 > this.segLimit[7]!) this.raise(VEC_TS, (this.segSel[7]! & ~3) + ext);
+  }
+
   #deliver32(vec: number, hasErr: boolean, err: number, soft: boolean, retRip: number): void {
-    if (vec * 8 + 7 > this.idtLimit) this.raise(VEC_GP, vec * 8 + 2);
+    const ext = soft ? 0 : 1;
+    if (vec * 8 + 7 > this.idtLimit) this.raise(VEC_GP, vec * 8 + 2 + ext);
     const g = this.idtBase + vec * 8;
     const w0 = this.sysRead32(g), w1 = this.sysRead32(g + 4);
     const type = (w1 >>> 8) & 0x1f;
     const dpl = (w1 >>> 13) & 3;
-    if (!(w1 & 0x8000)) this.raise(11, vec * 8 + 2);
+    // Task gates (5) and 16-bit gates (6, 7) are not supported.
+    if (type !== 0xe && type !== 0xf) this.raise(VEC_GP, vec * 8 + 2 + ext);
     if (soft && dpl < this.cpl) this.raise(VEC_GP, vec * 8 + 2);
-    if (type !== 0xe && type !== 0xf) this.raise(VEC_GP, vec * 8 + 2); // task gates: not supported
+    if (!(w1 & 0x8000)) this.raise(VEC_NP, vec * 8 + 2 + ext);
     const sel = w0 >>> 16;
     const offset = ((w1 & 0xffff0000) | (w0 & 0xffff)) >>> 0;
-    const desc = this.readDescriptor(sel);
-    const newDpl = (this.tHi >>> 13) & 3;
-    if (desc === null) this.raise(VEC_GP, (sel & ~3) + 2);
+    const newDpl = this.#gateTarget(sel, ext, false);
     const flags = this.getRflags();
     const oldCs = this.segSel[CS]!, oldSs = this.segSel[SS]!;
     const oldEsp = this.lo[RSP]!;
     if (newDpl < this.cpl) {
-      // Stack switch through the 32-bit TSS.
+      // Stack switch through the 32-bit TSS: SS/ESP for the new privilege level.
       const tss = this.segBase[7]!;
+      this.#tssCheck(4 + newDpl * 8, 6, ext);
       const esp = this.sysRead32(tss + 4 + newDpl * 8);
       const ss = this.sysRead32(tss + 8 + newDpl * 8) & 0xffff;
+      const ssErr = (ss & ~3) + ext;
+      if ((ss & ~3) === 0) this.raise(VEC_TS, ext);
+      if (this.readDescriptor(ss) === null) this.raise(VEC_TS, ssErr);
+      const sh = this.tHi;
+      if (
+        (ss & 3) !== newDpl || ((sh >>> 13) & 3) !== newDpl || (sh & 0x1a00) !== 0x1200
+      ) this.raise(VEC_TS, ssErr);
+      if (!(sh & 0x8000)) this.raise(VEC_SS, ssErr);
       this.loadSeg(SS, ss, newDpl);
       this.lo[RSP] = esp;
       this.#setCs(sel, newDpl);
@@ -1361,21 +1532,20 @@ export class Cpu {
   }
 
   #deliver64(vec: number, hasErr: boolean, err: number, soft: boolean, retRip: number): void {
-    if (vec * 16 + 15 > this.idtLimit) this.raise(VEC_GP, vec * 8 + 2);
+    const ext = soft ? 0 : 1;
+    if (vec * 16 + 15 > this.idtLimit) this.raise(VEC_GP, vec * 8 + 2 + ext);
     const g = this.idtBase + vec * 16;
     const w0 = this.sysRead32(g), w1 = this.sysRead32(g + 4);
     const w2 = this.sysRead32(g + 8);
     const type = (w1 >>> 8) & 0x1f;
     const dpl = (w1 >>> 13) & 3;
-    const ist = w1 & 7;
-    if (type !== 0xe && type !== 0xf) this.raise(VEC_GP, vec * 8 + 2);
+    const ist = (w1 >>> 0) & 7;
+    if (type !== 0xe && type !== 0xf) this.raise(VEC_GP, vec * 8 + 2 + ext);
     if (soft && dpl < this.cpl) this.raise(VEC_GP, vec * 8 + 2);
-    if (!(w1 & 0x8000)) this.raise(11, vec * 8 + 2);
+    if (!(w1 & 0x8000)) this.raise(VEC_NP, vec * 8 + 2 + ext);
     const sel = w0 >>> 16;
     const offset = w2 * TWO32 + (((w1 & 0xffff0000) | (w0 & 0xffff)) >>> 0);
-    const desc = this.readDescriptor(sel);
-    if (desc === null || (sel & ~3) === 0) this.raise(VEC_GP, (sel & ~3) + 2);
-    const newDpl = (this.tHi >>> 13) & 3;
+    const newDpl = this.#gateTarget(sel, ext, true);
     const flags = this.getRflags();
     const oldCs = this.segSel[CS]!, oldSs = this.segSel[SS]!;
     const oldRsp = this.reg(RSP);
@@ -1383,29 +1553,28 @@ export class Cpu {
     if (ist !== 0 || newDpl < this.cpl) {
       const tss = this.segBase[7]!;
       const o = ist !== 0 ? 0x24 + (ist - 1) * 8 : 4 + newDpl * 8;
+      this.#tssCheck(o, 8, ext);
       const lo = this.sysRead32(tss + o), hi = this.sysRead32(tss + o + 4);
       newRsp = hi * TWO32 + (lo >>> 0);
     } else newRsp = oldRsp;
-    if (newDpl < this.cpl) {
-      this.segSel[SS] = newDpl;
-      this.segBase[SS] = 0;
-      this.segLimit[SS] = 0xffffffff;
-      this.segAttr[SS] = SEG_ATTR_UNUSABLE_NULL;
-    }
     newRsp -= newRsp % 16 === 0 ? 0 : ((newRsp % 16) + 16) % 16;
-    // Build the frame at the new stack (permission-checked as supervisor).
+    // Build the frame at the new stack (supervisor accesses), then switch.
     const frame = hasErr ? 6 : 5;
     const base = this.canon(newRsp - frame * 8, true);
     const vals = [hasErr ? err : -1, retRip, oldCs, flags, oldRsp, oldSs];
-    const prevCpl = this.cpl;
-    this.#setCs(sel, newDpl);
     let p = base;
     for (let k = hasErr ? 0 : 1; k < 6; k++) {
       const v = vals[k]!;
       this.#sysWrite64(p, v | 0, k === 0 ? 0 : hiOf(v));
       p += 8;
     }
-    void prevCpl;
+    if (newDpl < this.cpl) {
+      this.segSel[SS] = newDpl;
+      this.segBase[SS] = 0;
+      this.segLimit[SS] = 0xffffffff;
+      this.segAttr[SS] = SEG_ATTR_UNUSABLE_NULL;
+    }
+    this.#setCs(sel, newDpl);
     this.setReg(RSP, base);
     this.eflags &= ~(FLAG_TF | FLAG_NT | FLAG_RF | FLAG_VM);
     if (type === 0xe) this.eflags &= ~FLAG_IF;
@@ -1517,8 +1686,13 @@ export class Cpu {
     const type = (hi >>> 8) & 0x1f;
     if ((type & 0x18) !== 0x18) this.raise(VEC_GP, sel & ~3);
     if (!(hi & 0x8000)) this.raise(11, sel & ~3);
+    if (!(hi & 0x100)) {
+      // Set the accessed bit, as for data segments.
+      const tbl = (sel & 4) ? this.segBase[6]! : this.gdtBase;
+      this.sysWrite32(tbl + (sel & ~7) + 4, hi | 0x100);
+    }
     this.segSel[CS] = (sel & ~3) | newCpl;
-    this.#loadCache(CS, lo, hi);
+    this.#loadCache(CS, lo, hi | 0x100);
     this.updateMode();
   }
 

@@ -8,8 +8,11 @@ import {
   DecoderError,
   DecoderOptions,
   type Instruction,
+  InstructionInfoFactory,
+  InstructionInfoOptions,
   MemorySizeExt,
   Mnemonic,
+  OpAccess,
   OpKind,
   Register,
 } from "iced-x86";
@@ -109,6 +112,27 @@ export function ripToU64(rip: number): bigint {
   return BigInt.asUintN(64, BigInt(rip));
 }
 
+let infoFactory: InstructionInfoFactory | null = null;
+
+/**
+ * Whether operand `i` (memory) is written: segment type checks in 16/32-bit modes need it
+ * (SDM 5.4.1: writes to code segments and read-only data segments fault).
+ */
+function memWritten(ins: Instruction, i: number): boolean {
+  infoFactory ??= new InstructionInfoFactory();
+  const info = infoFactory.infoOptions(
+    ins,
+    InstructionInfoOptions.NoMemoryUsage | InstructionInfoOptions.NoRegisterUsage,
+  );
+  try {
+    const acc = info.opAccess(i);
+    return acc === OpAccess.Write || acc === OpAccess.CondWrite || acc === OpAccess.ReadWrite ||
+      acc === OpAccess.ReadCondWrite;
+  } finally {
+    info.free();
+  }
+}
+
 /** Converts one decoded iced instruction. */
 export function toInsn(ins: Instruction, rip: number, bits: 16 | 32 | 64, bytes: Uint8Array): Insn {
   const len = ins.length;
@@ -172,6 +196,7 @@ export function toInsn(ins: Instruction, rip: number, bits: 16 | 32 | 64, bytes:
         addrSize: as,
         size: MemorySizeExt.size(ins.memorySize),
         override: ins.segmentPrefix !== Register.None,
+        write: bits !== 64 && memWritten(ins, i),
       };
       ops.push({ kind: K_MEM, rc: 0, reg: 0, size: mem.size, lo: 0, hi: 0 });
     } else {

@@ -42,6 +42,8 @@ export interface MemRef {
   readonly size: number;
   /** Whether a segment override prefix was present. */
   readonly override: boolean;
+  /** Whether the instruction writes the operand (computed for 16/32-bit code only). */
+  readonly write: boolean;
 }
 
 export interface Operand {

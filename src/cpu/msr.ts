@@ -144,6 +144,7 @@ export function writeMsr(c: Cpu, i: number, lo: number, hi: number): boolean {
       c.sfmask = lo >>> 0;
       return true;
     case MSR_TSC_AUX:
+      if (hi !== 0) return false; // bits 63:32 are reserved
       c.tscAux = lo >>> 0;
       return true;
     case MSR_SYSENTER_CS:

@@ -66,7 +66,9 @@ export function eaFn(m: MemRef, bits: number): EaFn {
     if (seg === FS || seg === GS) return (c) => c.canon(c.segBase[seg]! + off(c));
     return off;
   }
-  return (c) => (c.segBase[seg]! + off(c)) >>> 0;
+  // Protected/real mode: segment limit and type checks (SDM 5.3, 5.4.1).
+  const size = m.size > 0 ? m.size : 1, write = m.write;
+  return (c) => c.segAddr(seg, off(c), size, write);
 }
 
 /** Reduces a float sum of 64-bit quantities modulo 2^64 to the signed range. */

@@ -26,6 +26,12 @@ export interface BuiltinGuest {
   readonly entry: { rip: number; rsp: number; cr3: number; gdtBase: number; gdtLimit: number };
   /** Machine settings the guest needs (e.g. { vps: 4 }); `boot` uses them unless overridden. */
   readonly config?: Readonly<Record<string, unknown>>;
+  /**
+   * How the boot processor starts (default "long64": 64-bit long mode with the guest's page
+   * tables and GDT from `entry`). "real": real mode at CS:IP = (load >> 4):(entry.rip - load),
+   * DS = ES = FS = GS = CS, SS = 0, SP = entry.rsp (below 64 KiB); cr3/gdt are unused.
+   */
+  readonly entryMode?: "real" | "long64";
 }
 
 const SECRET = PAGES.scratch;

@@ -284,6 +284,8 @@ export function hypercall(p: Partition, vp: HvVp): void {
           resolution: "hypercall_output_denied",
         }, rip);
         status = HV_STATUS_ACCESS_DENIED;
+        // Nothing was written: no element counts as completed.
+        repsDone = def.rep ? repStart : 0;
       } else outputHex = toHex(written.subarray(0, 256));
     }
   }

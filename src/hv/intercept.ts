@@ -3,13 +3,14 @@
  * violates a protection set by a higher VTL m, the instruction is abandoned without side effects
  * (RIP stays on it), an HV_X64_MEMORY_INTERCEPT_MESSAGE is built, and the VP enters VTL m.
  *
- * Delivery: the message is written to VTL m's VP assist page intercept-message area (offset
- * 0x70, the "intercept page" form) and VTL m is entered with entry reason Intercept (3).
- * SynIC SINT0 delivery (entry reason Interrupt) is part of the SynIC work.
+ * Delivery (spec §5.3): to VTL m's SynIC, SINT0 (the VP then enters VTL m through the SINT0
+ * interrupt, entry reason Interrupt = 2), or — when VTL m set VsmPartitionConfig.InterceptPage, or
+ * its SynIC cannot take messages — into VTL m's VP assist page intercept-message area (offset
+ * 0x70), entering VTL m with entry reason Intercept (3).
  */
 
 import type { Vtl } from "../core/vtl.ts";
-import { CR0_AM, CR0_PE, CS, DS, EFER_LMA, SS } from "../cpu/regs.ts";
+import { CR0_AM, CR0_PE, CR4_SMEP, CS, DS, EFER_LMA, SS } from "../cpu/regs.ts";
 import { hiOf } from "../cpu/u64.ts";
 import { PROT_KX, PROT_R, PROT_UX, PROT_W } from "../memory/protection.ts";
 import {
@@ -100,9 +101,37 @@ function needed(access: number, user: boolean): number {
   return access === 0 ? PROT_R : access === 1 ? PROT_W : user ? PROT_UX : PROT_KX;
 }
 
+/** Whether a fetch is checked against UX: user mode with CR4.SMEP set (TLFS §15.10, cpu.ts). */
+function userExec(vp: HvVp): boolean {
+  return vp.cpu.cpl === 3 && (vp.cpu.cr4 & CR4_SMEP) !== 0;
+}
+
 /**
- * Handles a protection violation on `vp`: returns the VTL entered, or -1 when no higher VTL
- * enabled on this VP set the protection.
+ * The VTL that receives the intercept for an access by `vp`'s active VTL that violated a VTL
+ * protection: the lowest higher VTL whose mask denies it (TLFS §15.13.2), if that VTL is enabled
+ * on this VP; otherwise -1.
+ */
+export function protectionOwner(p: Partition, vp: HvVp, gpa: number, access: number): number {
+  const gpn = Math.floor(gpa / 4096);
+  const need = needed(access, userExec(vp));
+  for (let m = vp.activeVtl + 1; m < p.vtlCount; m++) {
+    if (!p.protections.isEnabled(m as Vtl)) continue;
+    let mask = p.protections.get(m as Vtl, gpn);
+    if ((p.mbecEnabledVtls >>> m & 1) === 0) {
+      mask = (mask & PROT_KX) ? mask | PROT_UX : mask & ~PROT_UX;
+    }
+    if ((mask & need) === 0) return vp.isEnabled(m as Vtl) ? m : -1;
+  }
+  return -1;
+}
+
+/**
+ * Handles a protection violation on `vp` (called from the CPU's protection-fault path, in the
+ * middle of the abandoned instruction): returns the VTL that gets the intercept, or -1 when no
+ * higher VTL enabled on this VP set the protection. `onDelivered` runs once the message is with
+ * the owner and before the VP switches to it (the machine records the `vtl_fault` there).
+ * `walk`: the access was the page walk's (a paging-structure entry at `gpa`), so the GVA does not
+ * translate to the GPA (MemoryAccessInfo.GvaGpaValid = 0).
  */
 export function handleProtectionViolation(
   p: Partition,
@@ -110,24 +139,17 @@ export function handleProtectionViolation(
   gpa: number,
   gva: number,
   access: number,
+  onDelivered: (owner: number) => void = () => {},
+  walk = false,
 ): number {
-  const gpn = Math.floor(gpa / 4096);
-  const need = needed(access, vp.cpu.cpl === 3);
-  // The lowest higher VTL whose mask denies the access receives the intercept (TLFS §15.13.2).
-  let owner = -1;
-  for (let m = vp.activeVtl + 1; m < p.vtlCount; m++) {
-    if (!p.protections.isEnabled(m as Vtl)) continue;
-    let mask = p.protections.get(m as Vtl, gpn);
-    if ((p.mbecEnabledVtls >>> m & 1) === 0) {
-      mask = (mask & PROT_KX) ? mask | PROT_UX : mask & ~PROT_UX;
-    }
-    if ((mask & need) === 0) {
-      owner = m;
-      break;
-    }
+  const owner = protectionOwner(p, vp, gpa, access);
+  if (owner < 0) {
+    onDelivered(-1);
+    return -1;
   }
-  if (owner < 0 || !vp.isEnabled(owner as Vtl)) return -1;
-  deliverIntercept(p, vp, owner as Vtl, gpaInterceptMessage(p, vp, gpa, gva, access));
+  const msg = gpaInterceptMessage(p, vp, gpa, gva, access);
+  if (walk) msg[P + 45] = 0x1; // GvaValid only
+  deliverIntercept(p, vp, owner as Vtl, msg, () => onDelivered(owner), true);
   return owner;
 }
 
@@ -136,19 +158,52 @@ export function handleProtectionViolation(
  * SINT0 when that is set up (entry reason Interrupt), otherwise through the intercept-message
  * area of its VP assist page (entry reason Intercept), spec §5.3. The lower VTL's instruction
  * has not executed; it is retried when the owner returns.
+ *
+ * `deferred`: the caller is inside an instruction that will be unwound by an ABORT (a memory
+ * protection fault). The VTL switch of the intercept-page route then waits until the CPU has
+ * unwound the instruction (`cpu.afterAbort`): switching inside it would let the instruction's
+ * rollback (e.g. POP's restore of RSP) land in the owner's context and leave the lower VTL's
+ * saved context half-updated.
  */
-export function deliverIntercept(p: Partition, vp: HvVp, owner: Vtl, msg: Uint8Array): void {
+export function deliverIntercept(
+  p: Partition,
+  vp: HvVp,
+  owner: Vtl,
+  msg: Uint8Array,
+  onDelivered: () => void = () => {},
+  deferred = false,
+): void {
   if (interceptViaSynic(p, vp, owner, msg)) {
+    onDelivered();
     vp.preemptCheck = true;
     vp.cpu.exitReq = true;
     vp.cpu.brk = true;
+    if (vp.lapics.get(owner).deliverable() < 0) {
+      // The message is queued behind a busy SIM slot (MessagePending) or its SINT cannot
+      // interrupt the owner now: the owner is not entered. Retrying the instruction would only
+      // fault and queue again without end (no instruction retires), so the faulting VTL stays
+      // suspended on the instruction, as if halted, until something lets the owner run (an
+      // interrupt for it preempts, spec §4.4) or the faulting VTL itself is interrupted; the
+      // instruction is then retried.
+      const suspend = () => void (vp.cpu.halted = true);
+      if (deferred) vp.cpu.afterAbort = suspend;
+      else suspend();
+    }
     return;
   }
-  switchVtl(p, vp, owner, "intercept", vp.cpu.rip);
-  const off = p.assistOffset(vp, owner, VP_ASSIST_INTERCEPT_MESSAGE);
-  if (off >= 0) p.mem.writeBytes(off, msg);
-  const er = p.assistOffset(vp, owner, VP_ASSIST_ENTRY_REASON);
-  if (er >= 0) p.mem.write32(er, HvVtlEntryReasonIntercept);
+  const enter = () => {
+    switchVtl(p, vp, owner, "intercept", vp.cpu.rip);
+    const off = p.assistOffset(vp, owner, VP_ASSIST_INTERCEPT_MESSAGE);
+    if (off >= 0) p.mem.writeBytes(off, msg);
+    const er = p.assistOffset(vp, owner, VP_ASSIST_ENTRY_REASON);
+    if (er >= 0) p.mem.write32(er, HvVtlEntryReasonIntercept);
+  };
+  onDelivered();
+  if (deferred) {
+    vp.cpu.afterAbort = enter;
+    vp.cpu.exitReq = true;
+    vp.cpu.brk = true;
+  } else enter();
 }
 
 /** Hook for SynIC delivery (installed when the SynIC is wired); returns false if not possible. */

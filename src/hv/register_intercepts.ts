@@ -90,8 +90,11 @@ export function msrWriteIntercepted(
     vp.cpu.currentInsnLength(),
   );
   dv.setUint32(16 + 40, msr >>> 0, true);
+  // RDX and RAX as the registers hold them (u64 fields, spec §5.4; WRMSR uses bits 31:0).
   dv.setInt32(16 + 48, vp.cpu.lo[RDX]!, true);
+  dv.setInt32(16 + 52, vp.cpu.hi[RDX]!, true);
   dv.setInt32(16 + 56, vp.cpu.lo[RAX]!, true);
+  dv.setInt32(16 + 60, vp.cpu.hi[RAX]!, true);
   void hi;
   deliverIntercept(p, vp, o as Vtl, m);
   return true;

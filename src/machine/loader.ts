@@ -21,6 +21,7 @@ import {
   SS,
 } from "../cpu/regs.ts";
 import type { Cpu } from "../cpu/cpu.ts";
+import { applyEntryState } from "./boot_state.ts";
 import type { GuestLoader, Machine } from "./machine.ts";
 
 export class LoadError extends Error {
@@ -147,6 +148,44 @@ export function longModeLoader(
       m.mem.writeBytes(load, bytes);
       const cpu = m.bsp.cpu;
       enterLongMode(cpu, entry.cr3, entry.rip, entry.gdtBase, entry.gdtLimit);
+      cpu.setReg(4, entry.rsp);
+    },
+  };
+}
+
+/**
+ * A built-in guest entered in real mode: the image at `load` (16-byte aligned, below 1 MiB),
+ * CS:IP = (load >> 4):(rip - load), DS = ES = FS = GS = CS, SS:SP = 0:rsp.
+ */
+export function realModeLoader(
+  name: string,
+  bytes: Uint8Array,
+  load: number,
+  entry: { rip: number; rsp: number },
+): GuestLoader {
+  return {
+    load(m: Machine) {
+      checkFits(m, name, load, bytes.length);
+      if (load % 16 !== 0 || load >= 0x100000 || entry.rip - load > 0xffff || entry.rip < load) {
+        throw new LoadError(
+          `${name}: a real-mode image needs a 16-byte aligned load address below 1 MiB and an ` +
+            `entry within its first 64 KiB`,
+        );
+      }
+      if (entry.rsp < 0 || entry.rsp > 0xffff) {
+        throw new LoadError(`${name}: the real-mode stack pointer must be below 64 KiB`);
+      }
+      m.mem.writeBytes(load, bytes);
+      const seg = { sel: load >>> 4, base: load, limit: 0xffff, attr: 0x93 };
+      applyEntryState(m.bsp.cpu, {
+        mode: "real",
+        rip: entry.rip - load,
+        regs: {},
+        cs: { ...seg, attr: 0x9b },
+        data: seg,
+      });
+      const cpu = m.bsp.cpu;
+      cpu.setSegment(SS, 0, 0, 0xffff, 0x93);
       cpu.setReg(4, entry.rsp);
     },
   };

@@ -5,6 +5,7 @@ import "./bit.ts";
 import "./bmi.ts";
 import "./branch.ts";
 import "./misc.ts";
+import "./segment.ts";
 import "./mov.ts";
 import "./muldiv.ts";
 import "./shift.ts";

@@ -11,6 +11,7 @@ import { type Insn, K_IMM, K_REG, RC_DR, RC_SEG } from "../insn.ts";
 import { readMsr, writeMsr } from "../msr.ts";
 import { eaOf, setReg } from "../operands.ts";
 import {
+  CR0_AM,
   CR0_ET,
   CR0_PE,
   CR0_PG,
@@ -43,7 +44,6 @@ import {
   RDX,
   RSP,
   SEG_ATTR_DB,
-  SEG_ATTR_L,
   SS,
   VEC_BP,
   VEC_DB,
@@ -202,8 +202,12 @@ function buildWrmsr(d: Insn): Op {
 
 // ---- control registers --------------------------------------------------------------------
 
-const CR4_KNOWN = 0x1 | 0x2 | CR4_TSD | 0x8 | CR4_PSE | CR4_PAE | 0x40 | CR4_PGE | 0x100 | 0x200 |
-  0x400 | 0x800 | CR4_FSGSBASE | CR4_PCIDE | 0x40000 | CR4_SMEP | CR4_SMAP;
+/**
+ * CR4 bits that can be set: those of the features CPUID advertises (cpuid.ts). VME/PVI, DE, MCE,
+ * UMIP, LA57 and PCIDE are not advertised, so setting them raises #GP(0) (SDM "MOV to CR4").
+ */
+const CR4_KNOWN = CR4_TSD | CR4_PSE | CR4_PAE | CR4_PGE | 0x100 | 0x200 | 0x400 | CR4_FSGSBASE |
+  0x40000 | CR4_SMEP | CR4_SMAP;
 
 /** MOV to CRn with all architectural checks. Returns normally or raises. */
 export function writeCr(c: Cpu, cr: number, lo: number, hi: number): void {
@@ -224,7 +228,7 @@ export function writeCr(c: Cpu, cr: number, lo: number, hi: number): void {
       }
       v = v | 0;
       c.cr0 = v;
-      if ((old ^ v) & (CR0_PG | CR0_PE | CR0_WP)) c.flushTlb();
+      if ((old ^ v) & (CR0_PG | CR0_PE | CR0_WP | CR0_AM)) c.flushTlb();
       c.updateMode();
       return;
     }
@@ -243,9 +247,7 @@ export function writeCr(c: Cpu, cr: number, lo: number, hi: number): void {
       if ((c.efer & EFER_LMA) && !(lo & CR4_PAE)) c.raise(VEC_GP, 0);
       const old = c.cr4;
       c.cr4 = lo;
-      if (
-        (old ^ lo) & (CR4_PGE | CR4_PAE | CR4_PSE | CR4_SMEP | CR4_SMAP | CR4_PCIDE)
-      ) c.flushTlb();
+      if ((old ^ lo) & (CR4_PGE | CR4_PAE | CR4_PSE | CR4_SMEP | CR4_SMAP)) c.flushTlb();
       return;
     }
     case 8:
@@ -477,7 +479,8 @@ function buildInt(d: Insn, vec: number): Op {
       return;
     }
     if (vec === VEC_OF && c.bits === 64) c.raise(VEC_UD);
-    c.softwareInterrupt(v, next);
+    if (vec === VEC_DB) c.icebp(next);
+    else c.softwareInterrupt(v, next);
     c.brk = true;
   };
 }
@@ -571,7 +574,8 @@ function buildIret(d: Insn): Op {
 function buildSyscall(d: Insn): Op {
   const next = d.next;
   return (c) => {
-    if (!(c.efer & EFER_SCE) || !c.longMode) c.raise(VEC_UD);
+    // Intel: SYSCALL is invalid outside 64-bit mode (compatibility mode included).
+    if (!(c.efer & EFER_SCE) || c.bits !== 64) c.raise(VEC_UD);
     const sel = c.star & 0xffff;
     c.setReg(RCX, next);
     const fl = c.getRflags();
@@ -580,7 +584,7 @@ function buildSyscall(d: Insn): Op {
     c.setSegment(CS, sel & 0xfffc, 0, 0xffffffff, 0xa09b);
     c.setSegment(SS, (sel + 8) & 0xfffc, 0, 0xffffffff, 0xc093);
     c.setRflags(fl & ~c.sfmask & ~0x10000);
-    c.rip = c.bits === 64 || (c.segAttr[CS]! & SEG_ATTR_L) ? c.lstar : c.lstar;
+    c.rip = c.lstar;
     c.updateMode();
     c.brk = true;
   };
@@ -589,7 +593,7 @@ function buildSyscall(d: Insn): Op {
 function buildSysret(d: Insn): Op {
   const to64 = d.code === Code.Sysretq;
   return (c) => {
-    if (!(c.efer & EFER_SCE) || !c.longMode) c.raise(VEC_UD);
+    if (!(c.efer & EFER_SCE) || c.bits !== 64) c.raise(VEC_UD);
     requireCpl0(c);
     const base = c.star >>> 16;
     let rip: number;
@@ -637,6 +641,7 @@ function buildSysexit(d: Insn): Op {
     requireCpl0(c);
     const cs = c.sysenterCs & 0xfffc;
     if (to64) {
+      if (!isCanonical(c.hi[RCX]!) || !isCanonical(c.hi[RDX]!)) c.raise(VEC_GP, 0);
       c.setSegment(CS, (cs + 32) | 3, 0, 0xffffffff, 0xa0fb);
       c.setSegment(SS, (cs + 40) | 3, 0, 0xffffffff, 0xc0f3);
       c.setReg(RSP, c.reg(RCX));
