@@ -15,12 +15,16 @@
  *        0x09000           command line (NUL-terminated, at most min(cmdline_size, 4095) bytes)
  *        0x10000-0x15fff   identity page tables, 0 - 4 GiB in 2 MiB pages (64-bit protocol only)
  *        load address      the protected-mode kernel (the file after the (setup_sects + 1) * 512
- *                          setup bytes, syssize * 16 bytes long): at pref_address (protocol 2.10+)
- *                          when [pref_address, pref_address + max(init_size, kernel size)) is RAM,
- *                          otherwise at 0x100000 (a relocatable kernel realigns itself; the
- *                          decompressor needs its init_size buffer at pref_address anyway)
+ *                          setup bytes, syssize * 16 bytes long; a signature appended after it is
+ *                          not loaded): at pref_address (protocol 2.10+) when [pref_address,
+ *                          pref_address + max(init_size, kernel size)) is free RAM, otherwise at
+ *                          0x100000. The decompressor then runs at max(load address aligned up to
+ *                          kernel_alignment, pref_address) for a relocatable kernel (pref_address
+ *                          otherwise) and needs init_size bytes there: that whole range is
+ *                          reserved, so a kernel whose pref_address + init_size is not RAM fails
+ *                          to load instead of failing to boot.
  *        initrd            page-aligned, as high as possible: below min(initrd_addr_max + 1,
- *                          0x38000000, memBytes), in RAM, above the kernel's init_size buffer
+ *                          0x38000000, memBytes), in RAM, above the kernel's reserved range
  *
  *    boot_params fields filled: the setup header (0x1f1 .. 0x202 + byte 0x201) copied from the
  *    image, then type_of_loader 0xff, loadflags |= CAN_USE_HEAP (KEEP_SEGMENTS cleared),
@@ -50,7 +54,7 @@
  */
 
 import type { LoadPlan } from "../boot_state.ts";
-import { hex, ImageReader, PAGE, StructWriter } from "./bytes.ts";
+import { alignUp, hex, ImageReader, isPowerOfTwo, PAGE, StructWriter } from "./bytes.ts";
 import { memUpperKiB } from "./e820.ts";
 import { elfNotes, isElf, loadSegments, parseElf, placeSegments } from "./elf_file.ts";
 import {
@@ -215,7 +219,12 @@ export interface BzImageLayout {
   readonly header: SetupHeader;
   /** Physical load address of the protected-mode kernel. */
   readonly loadAddr: number;
-  /** Bytes reserved for the kernel from loadAddr: max(init_size, kernel size). */
+  /** Where the kernel's decompressor runs (the load address, unless it moves itself). */
+  readonly runAddr: number;
+  /**
+   * Bytes reserved from loadAddr: up to the end of the image or of the init_size buffer at
+   * runAddr, whichever is higher. The initrd goes above.
+   */
   readonly reserved: number;
   /** Protected-mode kernel size: syssize * 16. */
   readonly kernelBytes: number;
@@ -248,14 +257,32 @@ export function bzImagePlan(opts: LoadOptions): { plan: LoadPlan; layout: BzImag
     kernelBytes,
     `the protected-mode kernel (${h.setupBytes} setup bytes + syssize ${hex(h.syssize)} * 16)`,
   );
-  const reserved = Math.max(h.initSize, kernelBytes);
   const b = new PlanBuilder(ctx);
   b.reserveLowArea();
 
+  // Where the image goes, and where its decompressor will work: a relocatable kernel moves itself
+  // to max(load address aligned up to kernel_alignment, LOAD_PHYSICAL_ADDR = pref_address) and
+  // needs init_size bytes there (arch/x86/boot/compressed/head_64.S); others to pref_address.
   const pref = h.prefAddress;
-  let loadAddr = KERNEL_DEFAULT_ADDR;
-  if (pref >= KERNEL_DEFAULT_ADDR && pref % PAGE === 0 && b.isFree(pref, reserved)) loadAddr = pref;
-  b.reserve(`the kernel (init_size ${hex(reserved)} bytes)`, loadAddr, reserved);
+  const loadAddr = pref >= KERNEL_DEFAULT_ADDR && pref % PAGE === 0 &&
+      b.isFree(pref, Math.max(h.initSize, kernelBytes))
+    ? pref
+    : KERNEL_DEFAULT_ADDR;
+  if (h.relocatableKernel && !(isPowerOfTwo(h.kernelAlignment) && h.kernelAlignment >= PAGE)) {
+    f.fail(`kernel_alignment ${hex(h.kernelAlignment)} is not a power of two of at least 4 KiB`);
+  }
+  const runAddr = h.relocatableKernel
+    ? Math.max(alignUp(loadAddr, h.kernelAlignment), pref)
+    : Math.max(pref, loadAddr);
+  const end = Math.max(loadAddr + kernelBytes, runAddr + h.initSize);
+  const reserved = end - loadAddr;
+  b.reserve(
+    runAddr === loadAddr
+      ? `the kernel (init_size ${hex(h.initSize)})`
+      : `the kernel and its decompression buffer at ${hex(runAddr)} (init_size ${hex(h.initSize)})`,
+    loadAddr,
+    reserved,
+  );
   b.writeReserved(
     "protected-mode kernel",
     loadAddr,
@@ -314,7 +341,7 @@ export function bzImagePlan(opts: LoadOptions): { plan: LoadPlan; layout: BzImag
   }
   return {
     plan: b.plan(entry),
-    layout: { header: h, loadAddr, reserved, kernelBytes, entry64 },
+    layout: { header: h, loadAddr, runAddr, reserved, kernelBytes, entry64 },
   };
 }
 

@@ -90,7 +90,10 @@ export function loadContext(opts: LoadOptions): LoadContext {
   ) {
     fail(`guest memory size ${String(memBytes)} is not a multiple of 4 KiB from 2 MiB to 3 GiB`);
   }
-  if (typeof o.cmdline !== "string") fail("the command line is not a string");
+  const cmdline = typeof o.cmdline === "string"
+    ? o.cmdline
+    : fail("the command line is not a string");
+  if (cmdline.includes("\0")) fail("the command line contains a NUL character");
   if (o.initrd !== undefined) {
     const r = o.initrd;
     if (r === null || typeof r !== "object" || !(r.bytes instanceof Uint8Array)) {
@@ -111,7 +114,7 @@ export function loadContext(opts: LoadOptions): LoadContext {
     memBytes,
     ram: ramSpans(e820),
     e820,
-    cmdline: o.cmdline!,
+    cmdline,
     initrd: o.initrd,
     rsdpAddr: rsdp,
   };
