@@ -61,7 +61,7 @@ export function crWriteIntercepted(
   dv.setUint32(16 + 44, cr === 0 ? 0x00040000 : 0x00040003, true); // HvX64RegisterCr0 / Cr4
   dv.setInt32(16 + 48, lo, true);
   dv.setInt32(16 + 52, hi, true);
-  deliverIntercept(p, vp, o as Vtl, m);
+  deliverIntercept(p, vp, o as Vtl, m, undefined, true);
   return true;
 }
 
@@ -96,6 +96,6 @@ export function msrWriteIntercepted(
   dv.setInt32(16 + 56, vp.cpu.lo[RAX]!, true);
   dv.setInt32(16 + 60, vp.cpu.hi[RAX]!, true);
   void hi;
-  deliverIntercept(p, vp, o as Vtl, m);
+  deliverIntercept(p, vp, o as Vtl, m, undefined, true);
   return true;
 }

@@ -5,7 +5,7 @@
  */
 
 import { Code, Mnemonic } from "iced-x86";
-import type { Cpu, Op } from "../cpu.ts";
+import { ABORT, type Cpu, type Op } from "../cpu.ts";
 import { cpuidModel } from "../cpuid.ts";
 import { type Insn, K_IMM, K_REG, RC_DR, RC_SEG } from "../insn.ts";
 import { readMsr, writeMsr } from "../msr.ts";
@@ -185,15 +185,22 @@ function buildRdmsr(d: Insn): Op {
   };
 }
 
+/**
+ * An intercepted instruction does not retire: it is abandoned (no icount, RIP unchanged) and
+ * the host's deferred work (entering the owning VTL) runs once it has been unwound.
+ */
+function abandon(c: Cpu): never {
+  c.abortRip = c.rip;
+  c.exitReq = true;
+  throw ABORT;
+}
+
 function buildWrmsr(d: Insn): Op {
   const next = d.next;
   return (c) => {
     requireCpl0(c);
     const i = c.lo[RCX]! >>> 0, lo = c.lo[RAX]!, hi = c.lo[RDX]!;
-    if (c.host.interceptMsrWrite?.(i, lo, hi)) {
-      c.exitReq = true;
-      return;
-    }
+    if (c.host.interceptMsrWrite?.(i, lo, hi)) abandon(c);
     if (!writeMsr(c, i, lo, hi)) c.raise(VEC_GP, 0);
     c.rip = next;
     c.exitReq = true;
@@ -285,10 +292,7 @@ export function buildMovCr(d: Insn): Op {
     return (c) => {
       requireCpl0(c);
       const lo = c.lo[r]!, hi = c.bits === 64 ? c.hi[r]! : 0;
-      if (c.host.interceptCrWrite?.(cr, lo, hi)) {
-        c.exitReq = true;
-        return;
-      }
+      if (c.host.interceptCrWrite?.(cr, lo, hi)) abandon(c);
       writeCr(c, cr, lo, hi);
       c.rip = next;
       c.exitReq = true;
