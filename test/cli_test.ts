@@ -164,3 +164,44 @@ Deno.test("replay refuses a guest image that differs from the recorded one", asy
     /guest image mismatch: the trace was recorded with g.bin sha256 [0-9a-f]{64}/,
   );
 });
+
+Deno.test("a multiboot kernel file boots with --append and --initrd, and replays", async () => {
+  const { buildMultibootHello } = await import("../src/guests/files/multiboot_hello.ts");
+  const kernel = `${tmp}/hello.elf`, mod = `${tmp}/mod.txt`, trace = `${tmp}/hello.vtlrr`;
+  await Deno.writeFile(kernel, buildMultibootHello());
+  await Deno.writeTextFile(mod, "module-bytes!");
+  const r = await vtlrr(
+    "boot",
+    kernel,
+    "--append",
+    "console=ttyS0 quiet",
+    "--initrd",
+    mod,
+    "--trace",
+    trace,
+  );
+  // The kernel saw its command line (argv[0] first, as QEMU passes it) and its module.
+  assert.equal(r.out, "hello.elf console=ttyS0 quiet\nmodule-bytes!");
+  assert.equal(r.code, 1, r.err); // debug-exit value = mods_count = 1
+  assert.match(r.err, /exit debug_exit value 1/);
+  const rep = await vtlrr("replay", trace);
+  assert.equal(rep.code, 0, rep.err);
+  assert.match(rep.out, /replay identical/);
+  // A changed initrd is refused, naming both hashes; another path with the same bytes is fine.
+  await Deno.writeTextFile(`${tmp}/mod2.txt`, "module-bytes!");
+  const other = await vtlrr("replay", trace, "--initrd", `${tmp}/mod2.txt`);
+  assert.equal(other.code, 0, other.err);
+  await Deno.writeTextFile(mod, "module-bytes?");
+  assertCleanError(await vtlrr("replay", trace), /initrd mismatch: .*mod\.txt sha256 [0-9a-f]{64}/);
+  assertCleanError(
+    await vtlrr("boot", kernel, "--initrd", `${tmp}/none.img`),
+    /Cannot read initrd .*none\.img: No such file/,
+  );
+  // Not a kernel format: one line pointing at --flat.
+  await Deno.writeTextFile(`${tmp}/junk.bin`, "junk");
+  assertCleanError(await vtlrr("boot", `${tmp}/junk.bin`), /not a multiboot, Linux bzImage or ELF/);
+  // A malformed multiboot ELF (truncated program data) is a load error, not a crash.
+  const bytes = buildMultibootHello();
+  await Deno.writeFile(`${tmp}/short.elf`, bytes.subarray(0, bytes.length - 16));
+  assertCleanError(await vtlrr("boot", `${tmp}/short.elf`), /Cannot load guest short\.elf: /);
+});

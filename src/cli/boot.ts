@@ -11,13 +11,24 @@ import { currentFormat, type TraceHeader } from "../trace/header.ts";
 import { fileSink, TraceWriter } from "../trace/writer.ts";
 import { fmtInt, parse, parseMiB, parseNumber } from "./args.ts";
 import { UsageError } from "./errors.ts";
-import { builtinGuest, builtinNames, fileGuest, isBuiltin, readGuestFile } from "./guest.ts";
+import {
+  builtinGuest,
+  builtinNames,
+  fileGuest,
+  isBuiltin,
+  readInitrd,
+  sha256Hex,
+} from "./guest.ts";
 import { pipeStdin, runLoop, stdinIsPiped } from "./run.ts";
 import { EMULATOR_VERSION, gitCommit } from "./version.ts";
 import type { Machine as M } from "../machine/machine.ts";
 
 export const BOOT_USAGE = `usage: deno task boot [GUEST] [options]
-  GUEST                 a built-in guest (${builtinNames().join(", ")}; default demo) or a file
+  GUEST                 a built-in guest (${builtinNames().join(", ")}; default demo)
+                        or a kernel file: multiboot (e.g. kvm-unit-tests), Linux bzImage, PVH
+                        vmlinux or plain ELF, detected from its contents
+  --append STR          kernel command line
+  --initrd FILE         initial ramdisk (Linux) or module (multiboot), recorded by SHA-256
   --trace PATH          where to write the trace (default traces/<guest>.vtlrr)
   --flat ADDR           load GUEST as a flat binary at ADDR ...
   --entry ADDR          ... and enter it in 64-bit mode at ADDR (identity paging by the loader)
@@ -77,6 +88,8 @@ export function exitStatus(m: M): number {
 export async function boot(args: string[]): Promise<number> {
   const { values: v, positionals } = parse("boot", args, {
     trace: { type: "string" },
+    append: { type: "string" },
+    initrd: { type: "string" },
     flat: { type: "string" },
     entry: { type: "string" },
     vps: { type: "string" },
@@ -102,9 +115,26 @@ export async function boot(args: string[]): Promise<number> {
   if ((v.flat === undefined) !== (v.entry === undefined)) {
     throw new UsageError("boot: --flat and --entry go together");
   }
-  const guestDefaults = v.flat === undefined && isBuiltin(guestArg)
-    ? (await builtinGuest(guestArg)).config
-    : {};
+  const builtin = v.flat === undefined && isBuiltin(guestArg);
+  if (builtin && (v.initrd !== undefined || v.append !== undefined)) {
+    throw new UsageError(
+      `boot: --initrd and --append need a kernel file, not built-in ${guestArg}`,
+    );
+  }
+  if (v.flat !== undefined && v.initrd !== undefined) {
+    throw new UsageError("boot: --initrd cannot be used with --flat");
+  }
+  const guestDefaults = builtin ? (await builtinGuest(guestArg)).config : {};
+  let initrd = null;
+  if (v.initrd !== undefined) {
+    const bytes = await readInitrd(v.initrd);
+    initrd = {
+      name: v.initrd.split("/").pop() ?? v.initrd,
+      path: v.initrd,
+      sha256: await sha256Hex(bytes),
+      size: bytes.length,
+    };
+  }
   let config;
   try {
     config = validateConfig({
@@ -121,24 +151,20 @@ export async function boot(args: string[]): Promise<number> {
       ...(v["max-instructions"] !== undefined
         ? { maxInstructions: parseNumber("--max-instructions", v["max-instructions"]) }
         : {}),
+      ...(v.append !== undefined ? { cmdline: v.append } : {}),
       loader: v.flat !== undefined
         ? {
           kind: "flat",
           load: parseNumber("--flat", v.flat),
           entry: parseNumber("--entry", v.entry!),
         }
-        : { kind: "builtin" },
+        : builtin
+        ? { kind: "builtin" }
+        : { kind: "image", initrd },
     });
   } catch (e) {
     if (e instanceof ConfigError) throw new UsageError(`boot: ${e.message}`);
     throw e;
-  }
-  const builtin = v.flat === undefined && isBuiltin(guestArg);
-  if (!builtin && v.flat === undefined) {
-    await readGuestFile(guestArg); // a clear error for a missing file first
-    throw new UsageError(
-      `boot: ${guestArg} is not a built-in guest; load a file with --flat ADDR --entry ADDR`,
-    );
   }
   const guest = builtin ? await builtinGuest(guestArg) : await fileGuest(guestArg, config);
   // Inputs.

@@ -8,7 +8,8 @@ import { buildDemo, type BuiltinGuest } from "../guests/demo.ts";
 import { SCENARIOS } from "../guests/scenarios/index.ts";
 import { CPU_TEST_EXTRAS } from "../guests/cpu_tests/index.ts";
 import type { MachineConfig } from "../machine/config.ts";
-import { flatLoader, longModeLoader, realModeLoader } from "../machine/loader.ts";
+import { flatLoader, imageLoader, longModeLoader, realModeLoader } from "../machine/loader.ts";
+import { detectFormat } from "../machine/loaders/mod.ts";
 import type { GuestLoader } from "../machine/machine.ts";
 import type { TraceHeader } from "../trace/header.ts";
 import { UsageError } from "./errors.ts";
@@ -79,22 +80,63 @@ export async function readGuestFile(path: string): Promise<Uint8Array> {
   }
 }
 
-/** A guest file with the loader the config names. */
-export async function fileGuest(path: string, config: MachineConfig): Promise<ResolvedGuest> {
+/** Reads an initrd file, with a one-line error when it cannot be read. */
+export async function readInitrd(path: string): Promise<Uint8Array> {
+  try {
+    return await Deno.readFile(path);
+  } catch (e) {
+    const why = e instanceof Deno.errors.NotFound ? "No such file" : (e as Error).message;
+    throw new UsageError(`Cannot read initrd ${path}: ${why}`);
+  }
+}
+
+/**
+ * A guest file with the loader the config names. For an image loader with an initrd, the
+ * initrd is read from `initrdPath` (default: the path the config records) and must have the
+ * recorded SHA-256.
+ */
+export async function fileGuest(
+  path: string,
+  config: MachineConfig,
+  initrdPath?: string,
+): Promise<ResolvedGuest> {
   const bytes = await readGuestFile(path);
   if (bytes.length === 0) throw new UsageError(`Cannot load guest ${path}: the file is empty`);
   const l = config.loader;
-  if (l.kind !== "flat") {
+  const name = path.split("/").pop() ?? path;
+  const identity = {
+    name,
+    source: "file" as const,
+    path,
+    sha256: await sha256Hex(bytes),
+    size: bytes.length,
+  };
+  if (l.kind === "flat") {
+    return { identity, loader: flatLoader(path, bytes, l.load, l.entry), config: {} };
+  }
+  if (l.kind !== "image") {
+    throw new UsageError(`Cannot load guest ${path}: the config names no loader for a file`);
+  }
+  if (detectFormat(bytes) === "unknown") {
     throw new UsageError(
-      `Cannot load guest ${path}: only flat images are supported yet; give --flat ADDR --entry ADDR`,
+      `Cannot load guest ${path}: not a multiboot, Linux bzImage or ELF image ` +
+        `(for a flat binary give --flat ADDR --entry ADDR)`,
     );
   }
-  const name = path.split("/").pop() ?? path;
-  return {
-    identity: { name, source: "file", path, sha256: await sha256Hex(bytes), size: bytes.length },
-    loader: flatLoader(path, bytes, l.load, l.entry),
-    config: {},
-  };
+  let initrd: { name: string; bytes: Uint8Array } | undefined;
+  if (l.initrd !== null) {
+    const ipath = initrdPath ?? l.initrd.path;
+    const ib = await readInitrd(ipath);
+    const sha = await sha256Hex(ib);
+    if (sha !== l.initrd.sha256) {
+      throw new UsageError(
+        `initrd mismatch: the trace was recorded with ${l.initrd.name} sha256 ` +
+          `${l.initrd.sha256}, ${ipath} has ${sha}`,
+      );
+    }
+    initrd = { name: l.initrd.name, bytes: ib };
+  }
+  return { identity, loader: imageLoader(name, bytes, initrd), config: {} };
 }
 
 /**
@@ -105,6 +147,7 @@ export async function guestFromHeader(
   h: TraceHeader,
   config: MachineConfig,
   override: string | undefined,
+  initrdOverride?: string,
 ): Promise<ResolvedGuest> {
   let g: ResolvedGuest;
   if (h.guest.source === "builtin" && override === undefined) g = await builtinGuest(h.guest.name);
@@ -113,7 +156,7 @@ export async function guestFromHeader(
     if (path === null) {
       throw new UsageError("the trace does not record the guest file's path; give --guest FILE");
     }
-    g = await fileGuest(path, config);
+    g = await fileGuest(path, config, initrdOverride);
   }
   if (g.identity.sha256 !== h.guest.sha256) {
     throw new UsageError(

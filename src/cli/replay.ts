@@ -1,4 +1,4 @@
-/** `replay TRACE [--out PATH] [--guest FILE]`: re-executes a trace and verifies every event. */
+/** `replay TRACE [--out PATH] [--guest FILE] [--initrd FILE]`: re-executes a trace and verifies every event. */
 
 import { Machine } from "../machine/machine.ts";
 import { ScheduledInputs } from "../machine/inputs.ts";
@@ -17,6 +17,7 @@ export async function replay(args: string[]): Promise<number> {
   const { values: v, positionals } = parse("replay", args, {
     out: { type: "string" },
     guest: { type: "string" },
+    initrd: { type: "string" },
     context: { type: "string" },
   });
   if (positionals.length !== 1) throw new UsageError("replay: give exactly one trace file");
@@ -24,7 +25,7 @@ export async function replay(args: string[]): Promise<number> {
   const k = v.context !== undefined ? parseNumber("--context", v.context) : 5;
   const reader = await TraceReader.open(path);
   const config = configOf(reader);
-  const guest = await guestFromHeader(reader.header, config, v.guest);
+  const guest = await guestFromHeader(reader.header, config, v.guest, v.initrd);
   const recorded = await scanTrace(reader);
   const cut = reader.truncated;
   const verifier = new ReplayVerifier(reader.events(), k, cut !== null);

@@ -1,5 +1,5 @@
 /**
- * `rerun OLD [--out NEW] [--guest FILE]`: re-executes OLD's guest, config and recorded inputs
+ * `rerun OLD [--out NEW] [--guest FILE] [--initrd FILE]`: re-executes OLD's guest, config and recorded inputs
  * with this build — not stopping at divergences — writes NEW, and diffs OLD against NEW. The
  * "did my change alter guest-visible behaviour?" check.
  */
@@ -22,6 +22,7 @@ export async function rerun(args: string[]): Promise<number> {
   const { values: v, positionals } = parse("rerun", args, {
     out: { type: "string" },
     guest: { type: "string" },
+    initrd: { type: "string" },
     context: { type: "string" },
   });
   if (positionals.length !== 1) throw new UsageError("rerun: give exactly one trace file");
@@ -29,7 +30,7 @@ export async function rerun(args: string[]): Promise<number> {
   const k = v.context !== undefined ? parseNumber("--context", v.context) : 5;
   const old = await TraceReader.open(oldPath);
   const config = configOf(old);
-  const guest = await guestFromHeader(old.header, config, v.guest);
+  const guest = await guestFromHeader(old.header, config, v.guest, v.initrd);
   const recorded = await scanTrace(old);
   const outPath = v.out ?? oldPath.replace(/\.vtlrr$/, "") + ".rerun.vtlrr";
   if (outPath === oldPath) throw new UsageError("rerun: --out must differ from the old trace");

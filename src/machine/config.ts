@@ -14,7 +14,21 @@ export type LoaderConfig =
     readonly load: number;
     /** 64-bit entry point (long mode, identity paging set up by the loader). */
     readonly entry: number;
+  }
+  | {
+    /** A kernel image whose format is detected from its bytes (multiboot, bzImage, PVH, ELF). */
+    readonly kind: "image";
+    /** The initial ramdisk / multiboot module, identified by content; null for none. */
+    readonly initrd: InitrdIdentity | null;
   };
+
+export interface InitrdIdentity {
+  readonly name: string;
+  /** Where it was read from when recorded (replay may be given another path). */
+  readonly path: string;
+  readonly sha256: string;
+  readonly size: number;
+}
 
 export interface MachineConfig {
   readonly vps: number;
@@ -108,6 +122,25 @@ export function validateConfig(raw: unknown): MachineConfig {
       load: int(loaderRaw.load, "loader.load", 0, 0xffffffff),
       entry: int(loaderRaw.entry, "loader.entry", 0, Number.MAX_SAFE_INTEGER),
     };
+  } else if (loaderRaw?.kind === "image") {
+    const r = loaderRaw.initrd as Record<string, unknown> | null | undefined;
+    let initrd: InitrdIdentity | null = null;
+    if (r !== null && r !== undefined) {
+      if (typeof r !== "object") {
+        throw new ConfigError("invalid config: loader.initrd must be an object or null");
+      }
+      const sha256 = str(r.sha256, "loader.initrd.sha256");
+      if (!/^[0-9a-f]{64}$/.test(sha256)) {
+        throw new ConfigError("invalid config: loader.initrd.sha256 must be 64 hex digits");
+      }
+      initrd = {
+        name: str(r.name, "loader.initrd.name"),
+        path: str(r.path, "loader.initrd.path"),
+        sha256,
+        size: int(r.size, "loader.initrd.size", 0, 2 ** 32),
+      };
+    }
+    loader = { kind: "image", initrd };
   } else throw new ConfigError(`invalid config: unknown loader ${JSON.stringify(loaderRaw)}`);
   return {
     vps: int(get("vps"), "vps", 1, 64),
@@ -133,5 +166,9 @@ export function validateConfig(raw: unknown): MachineConfig {
 
 /** The config as a plain JSON object (field order irrelevant: the trace uses canonical JSON). */
 export function configToJson(c: MachineConfig): Record<string, unknown> {
-  return { ...c, loader: { ...c.loader } };
+  const l = c.loader;
+  return {
+    ...c,
+    loader: l.kind === "image" ? { ...l, initrd: l.initrd && { ...l.initrd } } : { ...l },
+  };
 }

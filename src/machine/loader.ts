@@ -23,10 +23,9 @@ import {
 import type { Cpu } from "../cpu/cpu.ts";
 import { applyEntryState } from "./boot_state.ts";
 import type { GuestLoader, Machine } from "./machine.ts";
+import { defaultE820, type ImageFormat, LoadError, loadImage } from "./loaders/mod.ts";
 
-export class LoadError extends Error {
-  override name = "LoadError";
-}
+export { LoadError };
 
 /** Where the flat loader builds its identity page tables and GDT (below 1 MiB). */
 export const LOADER_AREA = { start: 0x1000, end: 0x8000 } as const;
@@ -93,9 +92,8 @@ export function enterLongMode(
 function checkFits(m: Machine, what: string, load: number, size: number): void {
   if (load < 0 || load + size > m.mem.ramBytes) {
     throw new LoadError(
-      `${what}: ${size} bytes at 0x${
-        load.toString(16)
-      } do not fit in ${m.config.memMiB} MiB of RAM`,
+      what,
+      `${size} bytes at 0x${load.toString(16)} do not fit in ${m.config.memMiB} MiB of RAM`,
     );
   }
 }
@@ -115,13 +113,14 @@ export function flatLoader(
       checkFits(m, name, load, bytes.length);
       if (load < LOADER_AREA.end && load + bytes.length > LOADER_AREA.start) {
         throw new LoadError(
-          `${name}: image at 0x${load.toString(16)}-0x${
+          name,
+          `image at 0x${load.toString(16)}-0x${
             (load + bytes.length).toString(16)
           } overlaps the loader's page tables at 0x1000-0x7fff`,
         );
       }
       if (entry < load || entry >= load + bytes.length) {
-        throw new LoadError(`${name}: entry 0x${entry.toString(16)} is outside the image`);
+        throw new LoadError(name, `entry 0x${entry.toString(16)} is outside the image`);
       }
       m.mem.writeBytes(load, bytes);
       const cr3 = buildIdentityPaging(m, 0x1000);
@@ -168,12 +167,13 @@ export function realModeLoader(
       checkFits(m, name, load, bytes.length);
       if (load % 16 !== 0 || load >= 0x100000 || entry.rip - load > 0xffff || entry.rip < load) {
         throw new LoadError(
-          `${name}: a real-mode image needs a 16-byte aligned load address below 1 MiB and an ` +
+          name,
+          `a real-mode image needs a 16-byte aligned load address below 1 MiB and an ` +
             `entry within its first 64 KiB`,
         );
       }
       if (entry.rsp < 0 || entry.rsp > 0xffff) {
-        throw new LoadError(`${name}: the real-mode stack pointer must be below 64 KiB`);
+        throw new LoadError(name, "the real-mode stack pointer must be below 64 KiB");
       }
       m.mem.writeBytes(load, bytes);
       const seg = { sel: load >>> 4, base: load, limit: 0xffff, attr: 0x93 };
@@ -190,3 +190,34 @@ export function realModeLoader(
     },
   };
 }
+
+/**
+ * A kernel image in one of the formats `detectFormat` recognises (multiboot, Linux bzImage,
+ * PVH vmlinux, plain ELF), with the command line from the config and an optional initrd /
+ * multiboot module. The guest sees the default e820 map for its RAM size and the ACPI RSDP the
+ * machine built.
+ */
+export function imageLoader(
+  name: string,
+  bytes: Uint8Array,
+  initrd: { name: string; bytes: Uint8Array } | undefined,
+): GuestLoader {
+  return {
+    load(m: Machine) {
+      const plan = loadImage({
+        name,
+        image: bytes,
+        memBytes: m.mem.ramBytes,
+        cmdline: m.config.cmdline,
+        ...(initrd ? { initrd } : {}),
+        vps: m.config.vps,
+        e820: defaultE820(m.mem.ramBytes),
+        rsdpAddr: m.acpiRsdp,
+      });
+      for (const w of plan.writes) m.mem.writeBytes(w.addr, w.bytes);
+      applyEntryState(m.bsp.cpu, plan.entry);
+    },
+  };
+}
+
+export type { ImageFormat };
