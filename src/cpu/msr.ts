@@ -10,6 +10,9 @@ import { hiOf, isCanonical, TWO32 } from "./u64.ts";
 export const MSR_TSC = 0x10;
 export const MSR_APIC_BASE = 0x1b;
 export const MSR_MTRRCAP = 0xfe;
+/** IA32_PLATFORM_ID (read-only) and IA32_BIOS_SIGN_ID (microcode revision in bits 63:32). */
+export const MSR_PLATFORM_ID = 0x17;
+export const MSR_BIOS_SIGN_ID = 0x8b;
 export const MSR_SYSENTER_CS = 0x174;
 export const MSR_SYSENTER_ESP = 0x175;
 export const MSR_SYSENTER_EIP = 0x176;
@@ -93,6 +96,8 @@ export function readMsr(c: Cpu, i: number): boolean {
       return true;
     case MSR_MCG_CAP:
     case MSR_MCG_STATUS:
+    case MSR_PLATFORM_ID:
+    case MSR_BIOS_SIGN_ID: // microcode revision 0, as in most virtual machines
       put(0);
       return true;
   }
@@ -173,6 +178,8 @@ export function writeMsr(c: Cpu, i: number, lo: number, hi: number): boolean {
       return true;
     case MSR_MCG_STATUS:
       return lo === 0 && hi === 0;
+    case MSR_BIOS_SIGN_ID: // "load the revision into the MSR" (before CPUID leaf 1): no effect
+      return true;
   }
   if (isMtrr(i)) {
     c.mtrr.set(i, [lo, hi]);

@@ -813,16 +813,18 @@ define([
   Mnemonic.Endbr64,
   Mnemonic.Endbr32,
 ], nop);
+define([Mnemonic.Clflush, Mnemonic.Clflushopt, Mnemonic.Clwb], touchNop);
+// Prefetches are hints: they never fault and have no architectural effect (SDM PREFETCHh:
+// "does not affect program behavior"), whatever the address (Linux prefetches NULL + offset).
 define([
-  Mnemonic.Clflush,
-  Mnemonic.Clflushopt,
-  Mnemonic.Clwb,
   Mnemonic.Prefetchnta,
   Mnemonic.Prefetcht0,
   Mnemonic.Prefetcht1,
   Mnemonic.Prefetcht2,
   Mnemonic.Prefetchw,
-], touchNop);
+  Mnemonic.Prefetchwt1,
+  Mnemonic.Prefetch,
+], nop);
 define([Mnemonic.Stac], (d) => stacClac(d, true));
 define([Mnemonic.Clac], (d) => stacClac(d, false));
 
