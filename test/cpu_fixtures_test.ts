@@ -18,6 +18,7 @@ import {
   MEM_SIZE,
   XMM_NAMES,
 } from "./fixtures/cpu/load.ts";
+import { ulpDistance, validateX87Case, type X87Case } from "./fixtures/cpu/x87.ts";
 import { makeCpu } from "../src/cpu/testing.ts";
 import type { Cpu } from "../src/cpu/cpu.ts";
 import {
@@ -94,7 +95,83 @@ function getXmm(xmm: Int32Array, i: number): bigint {
   return v;
 }
 
+/**
+ * Loads x87_in like the runner's FXRSTOR64: tags recomputed from the contents of non-empty
+ * registers, and ES/B derived from the exception flags and masks (as the reference CPU does).
+ */
+function setX87(cpu: Cpu, c: X87Case): void {
+  const x = c.x87_in!;
+  cpu.fcw = Number(hex(x.fcw));
+  cpu.fsw = Number(hex(x.fsw));
+  if ((cpu.fsw & ~cpu.fcw & 0x3f) !== 0) cpu.fsw |= 0x8080;
+  else cpu.fsw &= ~0x8080;
+  cpu.fop = 0;
+  cpu.fip = 0;
+  cpu.fdp = 0;
+  const top = (cpu.fsw >>> 11) & 7;
+  for (let i = 0; i < 8; i++) {
+    const v = hex(x.st[i]!), p = ((top + i) & 7) * 10;
+    for (let k = 0; k < 10; k++) cpu.fpr[p + k] = Number((v >> BigInt(8 * k)) & 0xffn);
+  }
+  const ab = Number(hex(x.ftw));
+  let ftw = 0;
+  for (let j = 0; j < 8; j++) ftw |= ((ab >>> j) & 1 ? tagOf(cpu.fpr, j * 10) : 3) << (2 * j);
+  cpu.ftw = ftw;
+}
+
+function tagOf(f: Uint8Array, off: number): number {
+  const e = (f[off + 8]! | (f[off + 9]! << 8)) & 0x7fff;
+  let any = 0;
+  for (let k = 0; k < 8; k++) any |= f[off + k]!;
+  if (e === 0) return any === 0 ? 1 : 2;
+  if (e === 0x7fff) return 2;
+  return (f[off + 7]! & 0x80) !== 0 ? 0 : 2;
+}
+
+function reg80(cpu: Cpu, i: number): bigint {
+  const p = ((((cpu.fsw >>> 11) & 7) + i) & 7) * 10;
+  let v = 0n;
+  for (let k = 9; k >= 0; k--) v = (v << 8n) | BigInt(cpu.fpr[p + k]!);
+  return v;
+}
+
+/** Compares the x87 state with x87_out (FOP/FIP/FDP only when the host stored them: ES = 1). */
+function checkX87(cpu: Cpu, c: X87Case): Outcome | null {
+  const x = c.x87_out!, tol = c.x87_tolerance;
+  const h16 = (v: number) => "0x" + v.toString(16);
+  if (cpu.fcw !== Number(hex(x.fcw))) return { ok: false, why: `fcw ${h16(cpu.fcw)} != ${x.fcw}` };
+  const ignore = tol ? Number(hex(tol.fsw_ignore)) : 0;
+  if ((cpu.fsw & ~ignore) !== (Number(hex(x.fsw)) & ~ignore)) {
+    return { ok: false, why: `fsw ${h16(cpu.fsw)} != ${x.fsw}` };
+  }
+  let ab = 0;
+  for (let j = 0; j < 8; j++) if (((cpu.ftw >>> (2 * j)) & 3) !== 3) ab |= 1 << j;
+  if (ab !== Number(hex(x.ftw))) return { ok: false, why: `ftw ${h16(ab)} != ${x.ftw}` };
+  for (let i = 0; i < 8; i++) {
+    const got = reg80(cpu, i), want = hex(x.st[i]!);
+    if (got === want) continue;
+    if (tol && tol.st.includes(i) && ulpDistance(got, want) <= tol.ulps) continue;
+    return {
+      ok: false,
+      why: `st${i} = 0x${got.toString(16).padStart(20, "0")}, want ${x.st[i]}`,
+    };
+  }
+  if ((Number(hex(x.fsw)) & 0x80) !== 0) {
+    if (x.fop !== undefined && cpu.fop !== Number(hex(x.fop))) {
+      return { ok: false, why: `fop ${h16(cpu.fop)} != ${x.fop}` };
+    }
+    if (x.fip !== undefined && BigInt.asUintN(64, BigInt(cpu.fip)) !== hex(x.fip)) {
+      return { ok: false, why: `fip ${h16(cpu.fip)} != ${x.fip}` };
+    }
+    if (x.fdp !== undefined && BigInt.asUintN(64, BigInt(cpu.fdp)) !== hex(x.fdp)) {
+      return { ok: false, why: `fdp ${h16(cpu.fdp)} != ${x.fdp}` };
+    }
+  }
+  return null;
+}
+
 function runCase(t: ReturnType<typeof makeCpu>, c: FixtureCase): Outcome {
+  validateX87Case(c);
   const { cpu, mem, host } = t;
   cpu.reset();
   setupPaging(cpu);
@@ -114,6 +191,7 @@ function runCase(t: ReturnType<typeof makeCpu>, c: FixtureCase): Outcome {
     XMM_NAMES.forEach((n, i) => setXmm(cpu, i, hex(c.xmm_in![n]!)));
     cpu.mxcsr = Number(hex(c.mxcsr_in ?? "0x1f80"));
   }
+  if (c.x87_in !== undefined) setX87(cpu, c);
   cpu.rip = CODE_LIN;
   host.exceptions.length = 0;
   let fault: { vector: number; err: number; cr2: number; rip: number } | null = null;
@@ -195,6 +273,10 @@ function runCase(t: ReturnType<typeof makeCpu>, c: FixtureCase): Outcome {
     if (c.mxcsr_out !== undefined && BigInt(mx) !== hex(c.mxcsr_out)) {
       return { ok: false, why: `mxcsr = 0x${mx.toString(16)}, want ${c.mxcsr_out}` };
     }
+  }
+  if (c.x87_in !== undefined) {
+    const bad = checkX87(cpu, c);
+    if (bad !== null) return bad;
   }
   const want = expectedMemory(c);
   const got = mem.u8.subarray(DATA_PHYS, DATA_PHYS + MEM_SIZE);

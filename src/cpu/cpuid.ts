@@ -8,7 +8,8 @@ export const CPUID_MAX_BASIC = 0xd;
 export const CPUID_MAX_EXT = 0x80000008;
 
 // Leaf 1 EDX
-const L1_EDX = (1 << 3) | // PSE: 4 MiB pages in 32-bit paging (cpu.ts walk2)
+const L1_EDX = (1 << 0) | // FPU: x87 (ops/x87*.ts, fp/f80*.ts)
+  (1 << 3) | // PSE: 4 MiB pages in 32-bit paging (cpu.ts walk2)
   (1 << 4) | // TSC: rdtsc (system.ts)
   (1 << 5) | // MSR: rdmsr/wrmsr (msr.ts)
   (1 << 6) | // PAE (cpu.ts walkPae)

@@ -273,12 +273,30 @@ export interface SseState {
   mxcsr: number;
 }
 
+/**
+ * x87 state loaded with FXRSTOR64 before the case (and recorded after it). `st[i]` is ST(i) as an
+ * 80-bit value (sign/exponent in bits 79:64); `ftw` is the abridged tag byte of FXSAVE (bit j set:
+ * physical register j not empty). FOP/FIP/FDP are loaded as 0.
+ */
+export interface X87State {
+  fcw: number;
+  fsw: number;
+  ftw: number;
+  st: bigint[];
+}
+
+/** FINIT state with TOP = 0 and all registers empty (their contents zero). */
+export function x87Init(): X87State {
+  return { fcw: 0x37f, fsw: 0, ftw: 0, st: Array(8).fill(0n) };
+}
+
 /** Initial state of a case under construction. */
 export class St {
   regs: bigint[] = DEFAULT_REGS.slice();
   rflags: number;
   seed: number;
   sse: SseState | null = null;
+  x87: X87State | null = null;
   #mem: Uint8Array | null = null;
   constructor(r: Rng) {
     this.rflags = randFlags(r);
@@ -318,6 +336,10 @@ export class St {
     let v = 0n;
     for (let i = bytes - 1; i >= 0; i--) v = (v << 8n) | BigInt(m[off + i]!);
     return v;
+  }
+  /** Makes this an x87 case (its x87 state is loaded and recorded); starts from FINIT state. */
+  useX87(): X87State {
+    return (this.x87 ??= x87Init());
   }
   useSse(r: Rng): SseState {
     if (!this.sse) {
@@ -399,6 +421,21 @@ export interface CaseDef {
   rules?: Map<number, FlagRule> | Record<number, FlagRule>;
   /** registers whose final value is undefined (only if the instruction producing it completed) */
   undefinedRegs?: { after: number; regs: GprName[] }[];
+  /** x87 cases: comparison tolerance recorded in the fixture (see X87Tolerance). */
+  x87Tolerance?: X87Tolerance;
+}
+
+/**
+ * Tolerance of an x87 case whose result comes from a transcendental instruction, which the
+ * hardware does not round correctly: the listed ST registers may differ by up to `ulps` units in
+ * the last place of their 64-bit significand (same sign, same class), FSW bits in `fsw_ignore`
+ * (C1: "rounded up") are not compared, and the listed memory ranges may differ in their last
+ * `ulps` binary digits (stored results).
+ */
+export interface X87Tolerance {
+  ulps: number;
+  st: number[];
+  fsw_ignore: string;
 }
 
 export interface Built {
@@ -410,6 +447,7 @@ export interface Built {
   st: St;
   undefAfter: number[]; // undefined RFLAGS bits after instruction i (i = -1 -> before: index 0)
   undefinedRegs: { after: number; regs: GprName[] }[];
+  x87Tolerance?: X87Tolerance;
 }
 
 const encoder = new Encoder(64);
@@ -470,13 +508,57 @@ export function build(family: string, def: CaseDef, counter: Map<string, number>
     st: def.st,
     undefAfter,
     undefinedRegs: def.undefinedRegs ?? [],
+    ...(def.x87Tolerance ? { x87Tolerance: def.x87Tolerance } : {}),
   };
 }
 
 // ---------------------------------------------------------------------------------------------
 // Runner protocol
 
-const IN_HDR = 416, OUT_HDR = 440;
+const IN_HDR = 416, OUT_HDR = 440, X87_IMG = 512;
+/** in_hdr.flags bit: a 512-byte FXSAVE64 image follows the header, and one follows out_hdr. */
+const FLAG_X87 = 1;
+
+/** x87 part of an FXSAVE64 image (rest zero; MXCSR as given). */
+export function x87Image(x: X87State, mxcsr: number): Uint8Array {
+  const img = new Uint8Array(X87_IMG);
+  const dv = new DataView(img.buffer);
+  dv.setUint16(0, x.fcw, true);
+  dv.setUint16(2, x.fsw, true);
+  img[4] = x.ftw;
+  dv.setUint32(24, mxcsr, true);
+  for (let i = 0; i < 8; i++) {
+    dv.setBigUint64(32 + 16 * i, x.st[i]! & M64, true);
+    dv.setUint16(40 + 16 * i, Number(x.st[i]! >> 64n) & 0xffff, true);
+  }
+  return img;
+}
+
+/** x87 fields of an FXSAVE64 image. */
+export interface X87Out extends X87State {
+  fop: number;
+  fip: bigint;
+  fdp: bigint;
+}
+
+export function parseX87Image(img: Uint8Array): X87Out {
+  const dv = new DataView(img.buffer, img.byteOffset, img.byteLength);
+  const st: bigint[] = [];
+  for (let i = 0; i < 8; i++) {
+    st.push(
+      (BigInt(dv.getUint16(40 + 16 * i, true)) << 64n) | dv.getBigUint64(32 + 16 * i, true),
+    );
+  }
+  return {
+    fcw: dv.getUint16(0, true),
+    fsw: dv.getUint16(2, true),
+    ftw: img[4]!,
+    fop: dv.getUint16(6, true),
+    fip: dv.getBigUint64(8, true),
+    fdp: dv.getBigUint64(16, true),
+    st,
+  };
+}
 
 export interface RunResult {
   signal: number;
@@ -489,12 +571,13 @@ export interface RunResult {
   rflags: bigint;
   mxcsr: number;
   xmm: bigint[];
+  x87: X87Out | null;
   data: Uint8Array;
 }
 
 function encodeInput(cases: Built[]): Uint8Array {
   let total = 4;
-  for (const c of cases) total += IN_HDR + c.code.length;
+  for (const c of cases) total += IN_HDR + (c.st.x87 ? X87_IMG : 0) + c.code.length;
   const buf = new Uint8Array(total);
   const dv = new DataView(buf.buffer);
   let o = 0;
@@ -502,7 +585,7 @@ function encodeInput(cases: Built[]): Uint8Array {
     dv.setUint32(o, 0x45534143, true);
     dv.setUint32(o + 4, c.st.seed >>> 0, true);
     dv.setUint32(o + 8, c.code.length, true);
-    dv.setUint32(o + 12, 0, true);
+    dv.setUint32(o + 12, c.st.x87 ? FLAG_X87 : 0, true);
     for (let i = 0; i < 16; i++) dv.setBigUint64(o + 16 + 8 * i, c.st.regs[i]!, true);
     dv.setBigUint64(o + 144, BigInt(c.st.rflags | 0x202), true);
     dv.setUint32(o + 152, c.st.sse?.mxcsr ?? 0x1f80, true);
@@ -511,22 +594,31 @@ function encodeInput(cases: Built[]): Uint8Array {
       dv.setBigUint64(o + 160 + 16 * i, x & M64, true);
       dv.setBigUint64(o + 168 + 16 * i, x >> 64n, true);
     }
-    buf.set(c.code, o + IN_HDR);
-    o += IN_HDR + c.code.length;
+    o += IN_HDR;
+    if (c.st.x87) {
+      buf.set(x87Image(c.st.x87, c.st.sse?.mxcsr ?? 0x1f80), o);
+      o += X87_IMG;
+    }
+    buf.set(c.code, o);
+    o += c.code.length;
   }
   dv.setUint32(o, 0x20444e45, true);
   return buf;
 }
 
-function decodeOutput(buf: Uint8Array, n: number): RunResult[] {
-  const rec = OUT_HDR + DATA_SIZE;
-  if (buf.length !== rec * n) {
-    throw new Error(`runner output ${buf.length} bytes, expected ${rec * n}`);
+function decodeOutput(buf: Uint8Array, cases: Built[]): RunResult[] {
+  const n = cases.length;
+  let size = 0;
+  for (const c of cases) size += OUT_HDR + (c.st.x87 ? X87_IMG : 0) + DATA_SIZE;
+  if (buf.length !== size) {
+    throw new Error(`runner output ${buf.length} bytes, expected ${size}`);
   }
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const out: RunResult[] = [];
+  let o = 0;
   for (let k = 0; k < n; k++) {
-    const o = k * rec;
+    const x87Len = cases[k]!.st.x87 ? X87_IMG : 0;
+    const rec = OUT_HDR + x87Len + DATA_SIZE;
     if (dv.getUint32(o, true) !== 0x544c5352) throw new Error("bad runner output magic");
     const gpr: bigint[] = [];
     for (let i = 0; i < 16; i++) gpr.push(dv.getBigUint64(o + 40 + 8 * i, true));
@@ -547,8 +639,10 @@ function decodeOutput(buf: Uint8Array, n: number): RunResult[] {
       rflags: dv.getBigUint64(o + 168, true),
       mxcsr: dv.getUint32(o + 176, true),
       xmm,
-      data: buf.slice(o + OUT_HDR, o + rec),
+      x87: x87Len ? parseX87Image(buf.slice(o + OUT_HDR, o + OUT_HDR + X87_IMG)) : null,
+      data: buf.slice(o + OUT_HDR + x87Len, o + rec),
     });
+    o += rec;
   }
   return out;
 }
@@ -565,7 +659,7 @@ export async function runCases(runner: string, cases: Built[]): Promise<RunResul
   })();
   const [out] = await Promise.all([child.output(), writing]);
   if (!out.success) throw new Error(`runner exited with ${out.code}`);
-  return decodeOutput(out.stdout, cases.length);
+  return decodeOutput(out.stdout, cases);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -583,6 +677,18 @@ const SIGNAMES: Record<number, string> = {
 const h = (v: bigint | number) => "0x" + v.toString(16);
 const h64 = (v: bigint) => "0x" + v.toString(16).padStart(16, "0");
 const h128 = (v: bigint) => "0x" + v.toString(16).padStart(32, "0");
+const h80 = (v: bigint) => "0x" + v.toString(16).padStart(20, "0");
+
+function x87Json(x: X87State | X87Out): Record<string, unknown> {
+  const o: Record<string, unknown> = { fcw: h(x.fcw), fsw: h(x.fsw), ftw: h(x.ftw) };
+  if ("fop" in x) {
+    o.fop = h(x.fop);
+    o.fip = h(x.fip);
+    o.fdp = h(x.fdp);
+  }
+  o.st = x.st.map(h80);
+  return o;
+}
 
 function memRuns(before: Uint8Array, after: Uint8Array): [string, string][] {
   const runs: [string, string][] = [];
@@ -652,6 +758,7 @@ export function toJsonLine(b: Built, res: RunResult): string {
     o.xmm_in = Object.fromEntries(st.sse.xmm.map((x, i) => [`xmm${i}`, h128(x)]));
     o.mxcsr_in = h(st.sse.mxcsr);
   }
+  if (st.x87) o.x87_in = x87Json(st.x87);
   o.regs_out = regs(res.gpr);
   o.rflags_out = h((rfOut & RECORDED) | 0x202);
   o.rip_out = h(res.rip);
@@ -660,6 +767,11 @@ export function toJsonLine(b: Built, res: RunResult): string {
   if (st.sse) {
     o.xmm_out = Object.fromEntries(res.xmm.map((x, i) => [`xmm${i}`, h128(x)]));
     o.mxcsr_out = h(res.mxcsr);
+  }
+  if (st.x87) {
+    if (!res.x87) throw new Error(`${b.id}: no x87 state recorded`);
+    o.x87_out = x87Json(res.x87);
+    if (b.x87Tolerance) o.x87_tolerance = b.x87Tolerance;
   }
   o.mem_base = h(DATA_BASE);
   o.mem_size = DATA_SIZE;

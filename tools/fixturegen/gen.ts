@@ -10,10 +10,11 @@
 import { Family, runCases, toJsonLine } from "./core.ts";
 import * as I from "./families_int.ts";
 import * as S from "./families_sse.ts";
+import * as X from "./families_x87.ts";
 
 /** Bump when case selection or the format changes (the fixtures then differ anyway). */
-export const GENERATOR_VERSION = 1;
-export const FORMAT_VERSION = 1;
+export const GENERATOR_VERSION = 2; // 2: x87 families, x87 state in the runner protocol
+export const FORMAT_VERSION = 2; // 2: optional x87_in / x87_out / x87_tolerance keys
 
 type Has = (flag: string) => boolean;
 
@@ -53,6 +54,11 @@ const FAMILIES: Record<
   sse42_str: { needs: ["sse4_2"], scale: 1, fn: S.sse42str },
   mmx: { needs: ["mmx", "ssse3"], scale: 1, fn: S.mmx },
   xsave: { needs: ["xsave", "xsaveopt", "xsavec"], scale: 1, fn: S.xsave },
+  x87_ldst: { needs: ["fpu", "pni"], scale: 1, fn: X.x87Ldst },
+  x87_arith: { needs: ["fpu"], scale: 1, fn: X.x87Arith },
+  x87_cmp: { needs: ["fpu", "cmov"], scale: 1, fn: X.x87Cmp },
+  x87_trans: { needs: ["fpu"], scale: 1, fn: X.x87Trans },
+  x87_env: { needs: ["fpu", "fxsr", "mmx"], scale: 1, fn: X.x87Env },
 };
 
 function parseArgs(args: string[]) {

@@ -7,9 +7,12 @@
  * Protocol (all integers little-endian, records back to back, no framing besides the magics):
  *
  *   stdin, one record per case:
- *     struct in_hdr (416 bytes, see below) followed by code_len bytes of machine code.
+ *     struct in_hdr (416 bytes, see below), then (only if flags & FLAG_X87) a 512-byte FXSAVE64
+ *     image, then code_len bytes of machine code.
  *   stdout, one record per case, in input order:
- *     struct out_hdr (440 bytes) followed by the DATA_SIZE bytes of the data area after the case.
+ *     struct out_hdr (440 bytes), then (only if flags & FLAG_X87) the 512-byte FXSAVE64 image of
+ *     the x87/SSE state after the case (at a fault: the kernel's copy from the signal frame), then
+ *     the DATA_SIZE bytes of the data area after the case.
  *
  * Execution environment of one case:
  *   - data area: DATA_SIZE bytes RW at DATA_BASE, refilled before every case from the case seed with
@@ -24,6 +27,9 @@
  *     register state at the faulting instruction (from the signal's ucontext), the x86 vector
  *     (REG_TRAPNO), the error code (REG_ERR), si_code and si_addr are reported instead.
  *   - a case running for more than 2 s is stopped with SIGALRM (reported as signal 14, trapno 0xff).
+ *   - x87 cases (FLAG_X87): the image is loaded with FXRSTOR64 before XMM0-15 and MXCSR (which
+ *     therefore override its SSE part). Every case ends with FXSAVE64 then FNINIT, so the x87 state
+ *     never leaks from one case into the next (and a pending x87 exception never reaches the host).
  *   - input may end at EOF or with the 4-byte magic "END ". FXRUNNER_TRACE=1 in the environment
  *     prints each case index to stderr before running it (to find a case that kills the runner).
  */
@@ -47,6 +53,7 @@
 #define MAGIC_IN 0x45534143u  /* "CASE" */
 #define MAGIC_OUT 0x544c5352u /* "RSLT" */
 #define MAGIC_END 0x20444e45u /* "END " : optional terminator */
+#define FLAG_X87 1u           /* in_hdr.flags: x87 state image in and out */
 
 /* GPR order everywhere in the protocol: architectural register number
  * rax rcx rdx rbx rsp rbp rsi rdi r8 r9 r10 r11 r12 r13 r14 r15 */
@@ -89,6 +96,9 @@ __attribute__((used)) struct tctx fx_in, fx_out;
 __attribute__((used)) uint64_t fx_host_rsp;
 __attribute__((used)) uint32_t fx_host_mxcsr;
 __attribute__((used)) uint64_t fx_code_ptr = CODE_BASE;
+__attribute__((used)) uint32_t fx_x87_flag;
+__attribute__((used, aligned(64))) uint8_t fx_x87_in[512];
+__attribute__((used, aligned(64))) uint8_t fx_x87_out[512];
 
 void fx_enter(void);
 void fx_exit(void);
@@ -102,6 +112,10 @@ __asm__(
     "  push %rbx\n  push %rbp\n  push %r12\n  push %r13\n  push %r14\n  push %r15\n"
     "  mov %rsp, fx_host_rsp(%rip)\n"
     "  stmxcsr fx_host_mxcsr(%rip)\n"
+    "  cmpl $0, fx_x87_flag(%rip)\n"
+    "  je 1f\n"
+    "  fxrstor64 fx_x87_in(%rip)\n"
+    "1:\n"
     "  lea fx_in(%rip), %rax\n"
     "  movdqu 136(%rax), %xmm0\n  movdqu 152(%rax), %xmm1\n  movdqu 168(%rax), %xmm2\n"
     "  movdqu 184(%rax), %xmm3\n  movdqu 200(%rax), %xmm4\n  movdqu 216(%rax), %xmm5\n"
@@ -134,6 +148,8 @@ __asm__(
     "  movdqu %xmm12, 328(%rax)\n  movdqu %xmm13, 344(%rax)\n  movdqu %xmm14, 360(%rax)\n"
     "  movdqu %xmm15, 376(%rax)\n"
     "  stmxcsr 392(%rax)\n"
+    "  fxsave64 fx_x87_out(%rip)\n"
+    "  fninit\n"
     "  ldmxcsr fx_host_mxcsr(%rip)\n"
     "  mov fx_host_rsp(%rip), %rsp\n"
     "  pushq $0x202\n" /* sane host RFLAGS: DF=0, no AC/TF/NT/ID */
@@ -158,6 +174,7 @@ static const int ucslot[16] = {REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_
 
 static sigjmp_buf fx_jb;
 static struct out_hdr fault_out;
+static uint8_t fault_x87[512];
 
 static void on_signal(int sig, siginfo_t *si, void *ucv) {
   ucontext_t *uc = (ucontext_t *)ucv;
@@ -177,6 +194,9 @@ static void on_signal(int sig, siginfo_t *si, void *ucv) {
   if (uc->uc_mcontext.fpregs) {
     fault_out.mxcsr = uc->uc_mcontext.fpregs->mxcsr;
     memcpy(fault_out.xmm, uc->uc_mcontext.fpregs->_xmm, sizeof fault_out.xmm);
+    memcpy(fault_x87, uc->uc_mcontext.fpregs, sizeof fault_x87);
+  } else {
+    memset(fault_x87, 0, sizeof fault_x87);
   }
   siglongjmp(fx_jb, 1);
 }
@@ -256,6 +276,8 @@ int main(void) {
     if (in.magic != MAGIC_IN) die("bad input magic");
     if (!read_full((uint8_t *)&in + 4, sizeof in - 4)) die("truncated header");
     if (in.code_len > CODE_SIZE - 14) die("code too long");
+    fx_x87_flag = in.flags & FLAG_X87;
+    if (fx_x87_flag && !read_full(fx_x87_in, sizeof fx_x87_in)) die("truncated x87 image");
     memset(code, 0xcc, CODE_SIZE);
     if (!read_full(code, in.code_len)) die("truncated code");
     uint8_t *tail = code + in.code_len; /* jmp qword [rip+0]; .quad fx_exit */
@@ -286,13 +308,16 @@ int main(void) {
       memcpy(out.xmm, fx_out.xmm, sizeof out.xmm);
       out.mxcsr = fx_out.mxcsr;
       out.rip = CODE_BASE + in.code_len;
+      if (fx_x87_flag) memcpy(fault_x87, fx_x87_out, sizeof fault_x87);
     } else {
+      __asm__ volatile("fninit");
       fx_reset_flags(); /* the kernel leaves e.g. AC as the case set it */
       alarm(0);
       out = fault_out;
       out.magic = MAGIC_OUT;
     }
     if (fwrite(&out, sizeof out, 1, stdout) != 1) die("write");
+    if (fx_x87_flag && fwrite(fault_x87, sizeof fault_x87, 1, stdout) != 1) die("write");
     if (fwrite(data, DATA_SIZE, 1, stdout) != 1) die("write");
   }
   if (fflush(stdout) != 0) die("flush");

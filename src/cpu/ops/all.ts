@@ -21,3 +21,4 @@ import "./sse_str.ts";
 import "./stack.ts";
 import "./string.ts";
 import "./system.ts";
+import "./x87.ts";

@@ -17,7 +17,7 @@ import type { Cpu, Op } from "../cpu.ts";
 import { f32ToInt, f64ToInt, i32ToF32, out64, R64, RI } from "../fp/softfloat.ts";
 import { type Insn, K_IMM, K_REG, RC_GPR, RC_MM, RC_XMM } from "../insn.ts";
 import { eaOf, setReg } from "../operands.ts";
-import { CR0_EM, CR0_TS, CR4_OSFXSR, RDI, VEC_MF, VEC_NM, VEC_UD } from "../regs.ts";
+import { CR0_EM, CR0_NE, CR0_TS, CR4_OSFXSR, RDI, VEC_MF, VEC_NM, VEC_UD } from "../regs.ts";
 import { TWO32 } from "../u64.ts";
 import { define, udOp } from "./registry.ts";
 import { mmxHook } from "./sse_int.ts";
@@ -33,7 +33,9 @@ function mmxFault(c: Cpu): never {
 
 /** Checks and the x87 → MMX transition (TOP = 0, all tags valid). */
 function mmxEnter(c: Cpu): void {
-  if ((c.cr0 & (CR0_EM | CR0_TS)) !== 0 || (c.fsw & 0x80) !== 0) mmxFault(c);
+  if ((c.cr0 & (CR0_EM | CR0_TS)) !== 0 || ((c.fsw & 0x80) !== 0 && (c.cr0 & CR0_NE) !== 0)) {
+    mmxFault(c);
+  }
   c.fsw &= ~0x3800;
   c.ftw = 0;
 }
@@ -359,7 +361,9 @@ function buildCvt2pi(d: Insn, dbl: boolean, trunc: boolean): Op {
 function buildEmms(d: Insn): Op {
   const next = d.next;
   return (c) => {
-    if ((c.cr0 & (CR0_EM | CR0_TS)) !== 0 || (c.fsw & 0x80) !== 0) mmxFault(c);
+    if ((c.cr0 & (CR0_EM | CR0_TS)) !== 0 || ((c.fsw & 0x80) !== 0 && (c.cr0 & CR0_NE) !== 0)) {
+      mmxFault(c);
+    }
     c.ftw = 0xffff;
     c.rip = next;
   };

@@ -127,6 +127,7 @@ function buildFxrstor(d: Insn, rexw: boolean): Op {
     // FCW bit 6 reads as 1, bits 15:13 as 0.
     c.fcw = (v.getUint16(0, true) & 0x1f3f) | 0x40;
     c.fsw = v.getUint16(2, true);
+    fswPending(c);
     c.fop = v.getUint16(6, true) & 0x7ff;
     if (rexw) {
       c.fip = v.getInt32(12, true) * TWO32 + v.getUint32(8, true);
@@ -290,6 +291,7 @@ function buildXrstor(d: Insn, rexw: boolean): Op {
       if ((bvLo & 1) !== 0) {
         c.fcw = (v.getUint16(0, true) & 0x1f3f) | 0x40;
         c.fsw = v.getUint16(2, true);
+        fswPending(c);
         c.fop = v.getUint16(6, true) & 0x7ff;
         if (rexw) {
           c.fip = v.getInt32(12, true) * TWO32 + v.getUint32(8, true);
@@ -335,3 +337,13 @@ define([Mnemonic.Xsavec], (d) => buildXsave(d, XSAVE_C, false));
 define([Mnemonic.Xsavec64], (d) => buildXsave(d, XSAVE_C, true));
 define([Mnemonic.Xrstor], (d) => buildXrstor(d, false));
 define([Mnemonic.Xrstor64], (d) => buildXrstor(d, true));
+
+/**
+ * After FSW is loaded from memory (FXRSTOR/XRSTOR): ES and B follow the loaded exception flags
+ * and masks, so an unmasked loaded exception stays pending until the next waiting x87
+ * instruction (SDM FXRSTOR; the reference AMD host behaves so).
+ */
+function fswPending(c: Cpu): void {
+  if ((c.fsw & ~c.fcw & 0x3f) !== 0) c.fsw |= 0x8080;
+  else c.fsw &= ~0x8080;
+}
