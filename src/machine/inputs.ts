@@ -33,6 +33,8 @@ export class LiveInput implements InputSource {
   readonly interval: number;
   #buf: number[] = [];
   #closed = false;
+  /** The poll instant already served: the next deadline is after it, even if nothing fit. */
+  #polled = -1;
 
   constructor(interval: number) {
     this.interval = interval;
@@ -56,11 +58,14 @@ export class LiveInput implements InputSource {
 
   nextDeadline(now: number): number {
     if (this.exhausted) return Infinity;
-    return Math.ceil(now / this.interval) * this.interval;
+    const t = Math.ceil(now / this.interval) * this.interval;
+    return t === this.#polled ? t + this.interval : t;
   }
 
   fetch(now: number, space: number): Uint8Array | null {
-    if (now % this.interval !== 0 || space <= 0 || this.#buf.length === 0) return null;
+    if (now % this.interval !== 0) return null;
+    this.#polled = now;
+    if (space <= 0 || this.#buf.length === 0) return null;
     return Uint8Array.from(this.#buf.splice(0, space));
   }
 }
