@@ -15,12 +15,12 @@ const MIN_CHECKS: Record<string, number> = {
   "cpu-exceptions": 90,
   "cpu-modes": 120,
   "cpu-paging": 60,
-  "vsm-interrupts": 48,
-  "vsm-synic": 88,
-  "vsm-smp": 84,
+  "vsm-interrupts": 55,
+  "vsm-synic": 95,
+  "vsm-smp": 95,
   "vsm-translate": 120,
-  "vsm-registers": 100,
-  "vsm-negative": 138,
+  "vsm-registers": 104,
+  "vsm-negative": 145,
   "vsm-protections": 55,
   "vsm-mbec": 30,
   "vsm-register-intercepts": 38,
@@ -64,6 +64,62 @@ function pageEntries(events: TraceEvent[]) {
 
 /** Scenario-specific checks of the recorded events, after the generic ones. */
 const EXTRA_CHECKS: Record<string, (events: TraceEvent[]) => void> = {
+  "vsm-interrupts": (events) => {
+    // VTL1's timer preempted VTL0 twice; those two interrupts are marked `preempted`.
+    const pre = ofKind(events, "vtl_switch").filter((e) => e.reason === "interrupt");
+    assert.deepEqual(pre.map((e) => [e.vp, e.from, e.to]), [[0, 0, 1], [0, 0, 1]]);
+    const marked = ofKind(events, "interrupt").filter((e) => e.preempted);
+    assert.deepEqual(marked.map((e) => [e.vector, e.target_vtl, e.source]), [
+      [0x60, 1, "lapic_timer"],
+      [0x60, 1, "lapic_timer"],
+    ]);
+    const vina = ofKind(events, "interrupt").filter((e) => e.source === "vina");
+    assert.deepEqual(vina.map((e) => [e.vector, e.target_vtl]), [
+      [0x70, 1],
+      [0x70, 1],
+      [0x70, 1],
+      [0x71, 1],
+    ]);
+  },
+  "vsm-synic": (events) => {
+    const n: Record<string, number> = {};
+    for (const m of ofKind(events, "synic_message")) {
+      assert.equal(m.type, 0x80000010, JSON.stringify(m));
+      const key = `${m.target_vtl}/${m.sint}/${m.outcome}`;
+      n[key] = (n[key] ?? 0) + 1;
+    }
+    assert.deepEqual(n, {
+      "0/2/delivered": 2,
+      "0/3/delivered": 3,
+      "0/4/delivered": 4,
+      "0/4/pending": 2,
+      "0/5/delivered": 1,
+      "0/6/delivered": 1,
+      "0/7/delivered": 1,
+      "1/2/delivered": 1,
+    });
+  },
+  "vsm-smp": (events) => {
+    const starts = ofKind(events, "vp_start").map((e) => [e.target_vp, e.target_vtl, e.how]);
+    assert.deepEqual(starts, [
+      [0, 0, "reset"],
+      [1, 0, "start_virtual_processor"],
+      [2, 0, "start_virtual_processor"],
+      [3, 0, "start_virtual_processor"],
+    ]);
+    // The two flushes that waited for VP1's TLB lock.
+    const waits = ofKind(events, "hypercall").filter((e) => e.status_name === "HV_STATUS_TIMEOUT");
+    assert.deepEqual(waits.map((e) => [e.vp, e.code]), [[0, 2], [0, 2]]);
+    const pre = ofKind(events, "vtl_switch").filter((e) => e.reason === "interrupt");
+    assert.deepEqual(pre.map((e) => [e.vp, e.from, e.to]), [[2, 0, 1]]);
+  },
+  "vsm-negative": (events) => {
+    // VP1 started by INIT/SIPI in real mode; its VMCALL there raised #UD.
+    const starts = ofKind(events, "vp_start").filter((e) => e.target_vp === 1);
+    assert.deepEqual(starts.map((e) => e.how), ["sipi"]);
+    const ud = ofKind(events, "exception").filter((e) => e.vp === 1);
+    assert.deepEqual(ud.map((e) => [e.vector, e.bits]), [[6, 16]]);
+  },
   "vsm-protections": (events) => {
     assert.deepEqual(checkFaults(events, 11), []);
     // The busy-slot test: one message queued behind the slot, delivered after EOM.

@@ -8,7 +8,8 @@ import type { Partition } from "./partition.ts";
 const MAX_LEAF = 0x4000000a;
 
 // 0x40000003 EAX: partition privileges (low half).
-const PRIV_EAX = (1 << 1) | // AccessPartitionReferenceCounter: HV_X64_MSR_TIME_REF_COUNT
+const PRIV_EAX = (1 << 0) | // AccessVpRunTimeReg: HV_X64_MSR_VP_RUNTIME (msrs.ts)
+  (1 << 1) | // AccessPartitionReferenceCounter: HV_X64_MSR_TIME_REF_COUNT
   (1 << 2) | // AccessSynicRegs: SCONTROL … SINT15 (synic.ts)
   (1 << 3) | // AccessSyntheticTimerRegs: STIMER0-3 (stimer.ts)
   (1 << 4) | // AccessIntrCtrlRegs: EOI/ICR/TPR MSRs, VP assist page
@@ -17,7 +18,12 @@ const PRIV_EAX = (1 << 1) | // AccessPartitionReferenceCounter: HV_X64_MSR_TIME_
   (1 << 11); // AccessFrequencyRegs: TSC/APIC frequency MSRs
 // 0x40000003 EBX: partition privileges (high half).
 const PRIV_EBX = (1 << 16) | // AccessVsm
-  (1 << 17); // AccessVpRegisters
+  (1 << 17) | // AccessVpRegisters
+  (1 << 21); // StartVirtualProcessor: HvCallStartVirtualProcessor (TLFS §7.10.3)
+// 0x40000004 EAX: recommendations for the implemented enlightenments (spec §7.5).
+const RECOMMEND_EAX = (1 << 2) | // remote TLB flush by hypercall (HvCallFlushVirtualAddress*)
+  (1 << 10) | // HvCallSendSyntheticClusterIpi
+  (1 << 11); // the …Ex calls with HV_VP_SET processor masks
 
 export function hvCpuid(p: Partition, leaf: number, _sub: number, out: Int32Array): void {
   if (leaf === 1) {
@@ -46,6 +52,7 @@ export function hvCpuid(p: Partition, leaf: number, _sub: number, out: Int32Arra
       out[3] = 1 << 19; // direct-mode synthetic timers
       return;
     case 0x40000004:
+      out[0] = RECOMMEND_EAX;
       out[1] = -1; // spinlock retries: never notify
       return;
     case 0x40000005:

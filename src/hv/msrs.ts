@@ -48,6 +48,8 @@ export function readSynthMsr(
   out: Int32Array,
 ): boolean {
   const vtl = vp.activeVtl;
+  // SynIC and synthetic timer MSRs are private per (VP, VTL) (TLFS §15.11).
+  if (isSynicMsr(msr)) return vp.synics.get(vtl).readMsr(msr, out);
   switch (msr) {
     case HV_X64_MSR_GUEST_OS_ID: {
       const v = p.guestOsId.get(vtl);

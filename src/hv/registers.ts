@@ -87,18 +87,27 @@ ctxReg(0x00020011, (c) => c.rflags, (c, n) => void (c.rflags = (n & 0x3f7fd7) | 
 ctxReg(0x00040000, (c) => c.cr0 >>> 0, (c, n) => void (c.cr0 = n | 0));
 ctxReg(0x00040002, (c) => c.cr3, (c, n) => void (c.cr3 = n));
 ctxReg(0x00040003, (c) => c.cr4, (c, n) => void (c.cr4 = n | 0));
-ctxReg(0x00050005, (c) => c.dr7);
+// The remaining private registers are writable too: "This call cannot be used to modify the
+// value of a read-only register" is the only restriction (TLFS §7.10.2), and a higher VTL emulating
+// a lower VTL's instruction needs them (OpenVMM allows them all).
+ctxReg(0x00050005, (c) => c.dr7, (c, n) => void (c.dr7 = n));
 ctxReg(0x00080001, (c) => c.efer, (c, n) => void (c.efer = n | 0));
 ctxReg(0x00080002 + 0, (c) => c.kernelGsBase, (c, n) => void (c.kernelGsBase = n));
-ctxReg(0x00080004, (c) => toNum(c.patLo, c.patHi));
-ctxReg(0x00080005, (c) => c.sysenterCs);
-ctxReg(0x00080006, (c) => c.sysenterEip);
-ctxReg(0x00080007, (c) => c.sysenterEsp);
-ctxReg(0x00080008, (c) => toNum(c.starLo, c.star));
+ctxReg(0x00080004, (c) => toNum(c.patLo, c.patHi), (c, n) => {
+  c.patLo = n | 0;
+  c.patHi = hiOf(n);
+});
+ctxReg(0x00080005, (c) => c.sysenterCs, (c, n) => void (c.sysenterCs = n & 0xffff));
+ctxReg(0x00080006, (c) => c.sysenterEip, (c, n) => void (c.sysenterEip = n));
+ctxReg(0x00080007, (c) => c.sysenterEsp, (c, n) => void (c.sysenterEsp = n));
+ctxReg(0x00080008, (c) => toNum(c.starLo, c.star), (c, n) => {
+  c.starLo = n | 0;
+  c.star = hiOf(n);
+});
 ctxReg(0x00080009, (c) => c.lstar, (c, n) => void (c.lstar = n));
-ctxReg(0x0008000a, (c) => c.cstar);
-ctxReg(0x0008000b, (c) => c.sfmask);
-ctxReg(0x0008007b, (c) => c.tscAux);
+ctxReg(0x0008000a, (c) => c.cstar, (c, n) => void (c.cstar = n));
+ctxReg(0x0008000b, (c) => c.sfmask, (c, n) => void (c.sfmask = n));
+ctxReg(0x0008007b, (c) => c.tscAux, (c, n) => void (c.tscAux = n >>> 0));
 // CR2 is shared.
 table.set(0x00040001, {
   get: (_p, vp, _vtl, _ctx, v) => {
@@ -121,6 +130,16 @@ for (let s = 0; s < 8; s++) {
       v[3] = (ctx.segSel[s]! & 0xffff) | ((ctx.segAttr[s]! & 0xffff) << 16);
       return HV_STATUS_SUCCESS;
     },
+    // HV_X64_SEGMENT_REGISTER; attribute bits 11:8 are reserved (TLFS §7.10.2: reserved bits
+    // must be zero).
+    set: (_p, _vp, _vtl, ctx, v) => {
+      if ((v[3] >>> 16) & 0x0f00) return HV_STATUS_INVALID_PARAMETER;
+      ctx.segBase[s] = u64(v);
+      ctx.segLimit[s] = v[2] >>> 0;
+      ctx.segSel[s] = v[3] & 0xffff;
+      ctx.segAttr[s] = v[3] >>> 16;
+      return HV_STATUS_SUCCESS;
+    },
   });
 }
 // IDTR / GDTR: pad[3], limit @6, base @8.
@@ -132,6 +151,11 @@ table.set(0x00070000, {
     v[3] = hiOf(ctx.idtBase);
     return HV_STATUS_SUCCESS;
   },
+  set: (_p, _vp, _vtl, ctx, v) => {
+    ctx.idtLimit = v[1] >>> 16;
+    ctx.idtBase = toNum(v[2], v[3]);
+    return HV_STATUS_SUCCESS;
+  },
 });
 table.set(0x00070001, {
   get: (_p, _vp, _vtl, ctx, v) => {
@@ -139,6 +163,11 @@ table.set(0x00070001, {
     v[1] = (ctx.gdtLimit & 0xffff) << 16;
     v[2] = ctx.gdtBase | 0;
     v[3] = hiOf(ctx.gdtBase);
+    return HV_STATUS_SUCCESS;
+  },
+  set: (_p, _vp, _vtl, ctx, v) => {
+    ctx.gdtLimit = v[1] >>> 16;
+    ctx.gdtBase = toNum(v[2], v[3]);
     return HV_STATUS_SUCCESS;
   },
 });
@@ -220,12 +249,13 @@ table.set(0x000d0005, {
   },
 });
 // HvRegisterVsmCapabilities (OpenVMM bit order, spec §10.1): MbecVtlMask (16:1) lists every VTL
-// (bit 1 + n for VTL n) — both readings of which bit means what are satisfied — and
-// InterceptPageAvailable (27).
+// (bit 1 + n for VTL n) — both readings of which bit means what are satisfied —,
+// DenyLowerVtlStartup (17: VsmPartitionConfig bit 6 is honoured by HvCallStartVirtualProcessor)
+// and InterceptPageAvailable (27).
 table.set(0x000d0006, {
   get: (p, _vp, _vtl, _ctx, v) => {
     const mbecMask = ((1 << p.vtlCount) - 1) << 1;
-    put64(v, mbecMask | (1 << 27));
+    put64(v, mbecMask | (1 << 17) | (1 << 27));
     return HV_STATUS_SUCCESS;
   },
 });

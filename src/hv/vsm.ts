@@ -20,6 +20,20 @@ import type { HvVp, Partition } from "./partition.ts";
 
 export type SwitchReason = "call" | "return" | "fast_return" | "interrupt" | "intercept";
 
+/**
+ * The interrupt that made `checkPreemption` enter a higher VTL, until that VTL takes it or the VP
+ * switches again: its `interrupt` event is marked `preempted` (trace schema). Not guest-visible.
+ */
+const preemptedBy = new WeakMap<HvVp, { vtl: Vtl; vector: number }>();
+
+/** Whether delivering `vector` in `vtl` is the interrupt that preempted a lower VTL (consumed). */
+export function takePreempted(vp: HvVp, vtl: Vtl, vector: number): boolean {
+  const e = preemptedBy.get(vp);
+  if (e === undefined || e.vtl !== vtl || e.vector !== vector) return false;
+  preemptedBy.delete(vp);
+  return true;
+}
+
 /** Swaps the VP's private state from its active VTL to `to` and records the event. */
 export function switchVtl(
   p: Partition,
@@ -30,6 +44,7 @@ export function switchVtl(
 ): void {
   const cpu = vp.cpu;
   const from = vp.activeVtl;
+  preemptedBy.delete(vp);
   // The event is positioned at the instruction in the VTL being left.
   p.emitter.emit(vp.index, "vtl_switch", {
     from,
@@ -137,9 +152,11 @@ export function checkPreemption(p: Partition, vp: HvVp): boolean {
   for (let v = vp.contexts.count - 1; v > vp.activeVtl; v--) {
     const vtl = v as Vtl;
     if (!vp.isEnabled(vtl)) continue;
-    if (vp.lapics.get(vtl).deliverable() >= 0) {
+    const vector = vp.lapics.get(vtl).deliverable();
+    if (vector >= 0) {
       switchVtl(p, vp, vtl, "interrupt", vp.cpu.rip);
       setEntryReason(p, vp, vtl, HvVtlEntryReasonInterrupt);
+      preemptedBy.set(vp, { vtl, vector });
       return true;
     }
   }

@@ -16,7 +16,7 @@ import { isSynthMsr, readSynthMsr, referenceTime, writeSynthMsr } from "../hv/ms
 import { SynIC, type SynicEnv } from "../hv/synic.ts";
 import { crWriteIntercepted, msrWriteIntercepted } from "../hv/register_intercepts.ts";
 import { tlbLocked } from "../hv/hypercalls/flush.ts";
-import { checkVina } from "../hv/vsm.ts";
+import { checkVina, takePreempted } from "../hv/vsm.ts";
 import type { Machine } from "./machine.ts";
 
 export class Vp implements CpuHost {
@@ -197,7 +197,7 @@ export class Vp implements CpuHost {
       vector,
       source: this.machine.interruptSource(this, vector),
       target_vtl: this.hv.activeVtl,
-      preempted: false,
+      preempted: takePreempted(this.hv, this.hv.activeVtl, vector),
     });
   }
 

@@ -3,16 +3,28 @@
 import type { BuiltinGuest } from "../demo.ts";
 import { CPU_TESTS } from "../cpu_tests/index.ts";
 import { buildVsmBasics } from "./vsm_basics.ts";
+import { buildVsmInterrupts } from "./vsm_interrupts.ts";
 import { buildVsmIsolation } from "./vsm_isolation.ts";
 import { buildVsmMbec } from "./vsm_mbec.ts";
 import { buildVsmProtections } from "./vsm_protections.ts";
 import { buildVsmRegisterIntercepts } from "./vsm_register_intercepts.ts";
+import { buildVsmSynic } from "./vsm_synic.ts";
+import { buildVsmTranslate } from "./vsm_translate.ts";
+import { buildVsmRegisters } from "./vsm_registers.ts";
+import { buildVsmNegative } from "./vsm_negative.ts";
+import { buildVsmSmp } from "./vsm_smp.ts";
 
 export const SCENARIOS: Record<string, () => BuiltinGuest> = {
   "vsm-basics": buildVsmBasics,
+  "vsm-interrupts": buildVsmInterrupts,
   "vsm-isolation": buildVsmIsolation,
   "vsm-mbec": buildVsmMbec,
   "vsm-protections": buildVsmProtections,
   "vsm-register-intercepts": buildVsmRegisterIntercepts,
+  "vsm-synic": buildVsmSynic,
+  "vsm-translate": buildVsmTranslate,
+  "vsm-registers": buildVsmRegisters,
+  "vsm-negative": buildVsmNegative,
+  "vsm-smp": buildVsmSmp,
   ...CPU_TESTS,
 };
