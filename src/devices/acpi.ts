@@ -16,7 +16,11 @@
  * elsewhere (CPUID/hypervisor MSRs) or calibrates against the PIT; ACPI power-off is
  * unavailable (no _S5, no sleep registers).
  *
- * The DSDT is a bare header (revision 2) with no definition blocks.
+ * The DSDT (revision 2) declares the legacy devices a hardware-reduced platform must describe
+ * for the OS to route their interrupts (there are no ISA IRQ mappings without a legacy PIC):
+ * \_SB.COM1 (PNP0501, I/O 0x3f8-0x3ff, IRQ 4) and \_SB.RTC (PNP0B00, I/O 0x70-0x71, IRQ 8).
+ * Linux binds them through ACPI PNP (8250_pnp, rtc_cmos), which registers GSIs 4 and 8 on the
+ * IOAPIC; without them the 8250 driver cannot request IRQ 4 and ttyS0 never transmits.
  *
  * The MADT (revision 3): local APIC address (default 0xfee00000), flags PCAT_COMPAT, one
  * Processor Local APIC entry per VP (ACPI processor UID = APIC ID = VP index, enabled), one
@@ -27,6 +31,17 @@
  * All tables carry OEMID "VTLRR ", OEM table ID "VTLRR   ", OEM revision 1, creator "VTLR" 1.
  * Every table starts 16-byte aligned; the RSDP is at the first 16-byte-aligned address ≥ base.
  */
+
+import {
+  device,
+  eisaId,
+  integer,
+  ioPort,
+  irqNoFlags,
+  name,
+  resourceTemplate,
+  scope,
+} from "./aml.ts";
 
 export interface AcpiOptions {
   /** Number of VPs (APIC IDs 0..vps-1), 1..255. */
@@ -145,7 +160,8 @@ export function buildAcpiTables(opts: AcpiOptions): AcpiTables {
   const xsdtLen = 36 + 8 * nTables;
   const fadtOff = next(xsdtOff + xsdtLen);
   const dsdtOff = next(fadtOff + FADT_LENGTH);
-  const dsdtLen = 36;
+  const dsdtAml = dsdtBody();
+  const dsdtLen = 36 + dsdtAml.length;
   const madtOff = next(dsdtOff + dsdtLen);
   const madtLen = 44 + 8 * vps + 12 + 10 * 2 + 6;
   const total = madtOff + madtLen;
@@ -155,8 +171,9 @@ export function buildAcpiTables(opts: AcpiOptions): AcpiTables {
   const at = (off: number) => base + off;
   const b = new Blob(total);
 
-  // DSDT: header only.
+  // DSDT: the device objects.
   b.header(dsdtOff, "DSDT", dsdtLen, 2);
+  b.bytes.set(dsdtAml, dsdtOff + 36);
   b.finish(dsdtOff, dsdtLen);
 
   // FADT.
@@ -253,4 +270,22 @@ export function buildAcpiTables(opts: AcpiOptions): AcpiTables {
       APIC: at(madtOff),
     },
   };
+}
+
+/** The DSDT's definition blocks (see the module comment). */
+function dsdtBody(): Uint8Array {
+  return Uint8Array.from(scope(
+    "_SB",
+    device(
+      "COM1",
+      name("_HID", eisaId("PNP0501")),
+      name("_UID", integer(1)),
+      name("_CRS", resourceTemplate(ioPort(0x3f8, 8), irqNoFlags(4))),
+    ),
+    device(
+      "RTC",
+      name("_HID", eisaId("PNP0B00")),
+      name("_CRS", resourceTemplate(ioPort(0x70, 2), irqNoFlags(8))),
+    ),
+  ));
 }
