@@ -37,6 +37,8 @@ export const BOOT_USAGE = `usage: deno task boot [GUEST] [options]
   --mem SIZE            guest RAM, e.g. 64M or 1G (default ${DEFAULT_CONFIG.memMiB}M)
   --hv-profile P        hyperv (default) or kvm-rfc
   --input FILE|-        serial input (recorded in the trace); piped stdin is used by default
+  --input-prompt STR    send the input a line at a time, each after the guest prints STR
+                        (e.g. "# " for a shell prompt)
   --checkpoint N        a state-hash checkpoint every N instructions (0: none)
   --quantum N           instructions per VP turn (default ${DEFAULT_CONFIG.quantum})
   --max-instructions N  stop after N instructions
@@ -97,6 +99,7 @@ export async function boot(args: string[]): Promise<number> {
     mem: { type: "string" },
     "hv-profile": { type: "string" },
     input: { type: "string" },
+    "input-prompt": { type: "string" },
     checkpoint: { type: "string" },
     quantum: { type: "string" },
     "max-instructions": { type: "string" },
@@ -169,8 +172,9 @@ export async function boot(args: string[]): Promise<number> {
   const guest = builtin ? await builtinGuest(guestArg) : await fileGuest(guestArg, config);
   // Inputs.
   let input: InputSource = new NoInput();
+  if (v["input-prompt"] === "") throw new UsageError("boot: --input-prompt must not be empty");
   if (v.input !== undefined || stdinIsPiped()) {
-    const live = new LiveInput(config.inputPollInterval);
+    const live = new LiveInput(config.inputPollInterval, v["input-prompt"]);
     if (v.input !== undefined && v.input !== "-") {
       live.push(await readGuestFileAs(v.input));
       live.close();

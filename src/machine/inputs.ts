@@ -12,6 +12,8 @@ export interface InputSource {
   fetch(now: number, space: number): Uint8Array | null;
   /** True when nothing more can ever arrive. */
   readonly exhausted: boolean;
+  /** Sees every byte the guest writes to a console (for prompt-paced input). */
+  onConsole?(byte: number): void;
 }
 
 /** No input at all. */
@@ -28,6 +30,12 @@ export class NoInput implements InputSource {
 /**
  * Live bytes offered every `interval` instructions, as many as the UART can take. Bytes are
  * appended with `push` (a file's contents up front, stdin as it arrives).
+ *
+ * With a `prompt`, input is paced like a person typing at a shell: pushed bytes are held, and
+ * each time the guest's console output ends with the prompt, the next held line (through its
+ * newline) is released to the UART. Bytes offered before a guest opens its serial port would
+ * otherwise be lost (Linux resets the FIFO when it opens ttyS0). The recorded `input` events
+ * carry the exact instruction counts, so replay does not depend on this pacing.
  */
 export class LiveInput implements InputSource {
   readonly interval: number;
@@ -35,13 +43,31 @@ export class LiveInput implements InputSource {
   #closed = false;
   /** The poll instant already served: the next deadline is after it, even if nothing fit. */
   #polled = -1;
+  readonly #prompt: number[] | null;
+  #held: number[] = [];
+  #tail: number[] = [];
 
-  constructor(interval: number) {
+  constructor(interval: number, prompt?: string) {
     this.interval = interval;
+    this.#prompt = prompt ? [...new TextEncoder().encode(prompt)] : null;
   }
 
   push(bytes: Uint8Array): void {
-    for (const b of bytes) this.#buf.push(b);
+    const to = this.#prompt ? this.#held : this.#buf;
+    for (const b of bytes) to.push(b);
+  }
+
+  onConsole(byte: number): void {
+    const p = this.#prompt;
+    if (p === null) return;
+    this.#tail.push(byte);
+    if (this.#tail.length > p.length) this.#tail.shift();
+    if (this.#tail.length !== p.length || this.#held.length === 0) return;
+    for (let i = 0; i < p.length; i++) if (this.#tail[i] !== p[i]) return;
+    const nl = this.#held.indexOf(10);
+    const line = this.#held.splice(0, nl < 0 ? this.#held.length : nl + 1);
+    for (const b of line) this.#buf.push(b);
+    this.#tail.length = 0;
   }
 
   close(): void {
@@ -49,11 +75,11 @@ export class LiveInput implements InputSource {
   }
 
   get exhausted(): boolean {
-    return this.#closed && this.#buf.length === 0;
+    return this.#closed && this.#buf.length === 0 && this.#held.length === 0;
   }
 
   get pending(): number {
-    return this.#buf.length;
+    return this.#buf.length + this.#held.length;
   }
 
   nextDeadline(now: number): number {

@@ -37,3 +37,17 @@ Deno.test("a halted guest with input the UART cannot take: time still advances",
   assert.equal(m.icount, 1_000_000);
   assert.equal(m.exit, null);
 });
+
+Deno.test("LiveInput with a prompt: one line released per prompt seen on the console", () => {
+  const li = new LiveInput(10, "# ");
+  li.push(new TextEncoder().encode("ls\nuname -r\n"));
+  li.close();
+  assert.equal(li.exhausted, false);
+  assert.equal(li.fetch(10, 16), null); // nothing released before the prompt
+  for (const b of new TextEncoder().encode("boot...\n~ # ")) li.onConsole(b);
+  assert.deepEqual(new TextDecoder().decode(li.fetch(20, 16)!), "ls\n");
+  assert.equal(li.fetch(30, 16), null);
+  for (const b of new TextEncoder().encode("bin dev\n~ # ")) li.onConsole(b);
+  assert.deepEqual(new TextDecoder().decode(li.fetch(40, 16)!), "uname -r\n");
+  assert.equal(li.exhausted, true);
+});

@@ -242,6 +242,10 @@ export class Machine {
       this.#timerDeadline(),
       this.#nextCheckpoint,
       this.#input.nextDeadline(this.icount),
+      // The PIT's next IRQ0 change and the RTC's next IRQF rise: a VP stops (or halted time
+      // jumps) exactly there, so ISA timer interrupts are not late by a quantum or more.
+      this.pit.nextDeadline(this.icount),
+      this.rtc.nextDeadline(this.icount),
     );
     if (this.config.maxInstructions > 0) t = Math.min(t, this.config.maxInstructions);
     t = Math.min(t, this.stopAt);
@@ -390,6 +394,9 @@ export class Machine {
     const x2 = from.hv.lapics.get(vtl).x2apic;
     const dest = x2 ? hi >>> 0 : hi >>> 24;
     const logical = (lo & 0x800) !== 0;
+    // Lowest priority: one target, the lowest processor priority (SDM 11.6.2.4); ties go to
+    // the lowest VP index, as the IOAPIC's lowest-priority messages (deterministic).
+    let lowest: Vp | null = null;
     for (const vp of this.vps) {
       const self = vp === from;
       const hit = shorthand === 1
@@ -404,9 +411,13 @@ export class Machine {
       if (!hit || !vp.hv.isEnabled(vtl)) continue;
       switch (mode) {
         case 0: // fixed
-        case 1: // lowest priority: delivered to every target (deterministic superset)
           vp.hv.lapics.get(vtl).accept(vector, false, "ipi");
           break;
+        case 1: {
+          const p = vp.hv.lapics.get(vtl).ppr() & 0xf0;
+          if (lowest === null || p < (lowest.hv.lapics.get(vtl).ppr() & 0xf0)) lowest = vp;
+          break;
+        }
         case 5: // INIT (level de-assert is ignored)
           if (((lo >>> 14) & 1) === 0 && ((lo >>> 15) & 1) === 1) break;
           this.#init(vp);
@@ -416,6 +427,7 @@ export class Machine {
           break;
       }
     }
+    lowest?.hv.lapics.get(vtl).accept(vector, false, "ipi");
   }
 
   #logicalMatch(l: import("../devices/lapic.ts").Lapic, dest: number, x2: boolean): boolean {
@@ -568,6 +580,7 @@ export class Machine {
 
   #consoleByte(device: string, byte: number): void {
     this.onConsole(device, byte);
+    this.#input.onConsole?.(byte);
     let c = this.#consoles.get(device);
     if (c === undefined) this.#consoles.set(device, c = { bytes: [], pos: null });
     const vp = this.#running ?? this.vps[0]!;
