@@ -1,4 +1,8 @@
-/** `replay TRACE [--out PATH] [--guest FILE] [--initrd FILE]`: re-executes a trace and verifies every event. */
+/**
+ * `replay TRACE [--out PATH] [--guest FILE] [--initrd FILE] [--log-insns FROM[:COUNT]]`:
+ * re-executes a trace and verifies every event; with --log-insns, prints COUNT instructions
+ * from instruction count FROM (see insn_log.ts) and stops there.
+ */
 
 import { Machine } from "../machine/machine.ts";
 import { ScheduledInputs } from "../machine/inputs.ts";
@@ -11,6 +15,8 @@ import { fmtInt, parse, parseNumber } from "./args.ts";
 import { UsageError } from "./errors.ts";
 import { guestFromHeader } from "./guest.ts";
 import { runLoop } from "./run.ts";
+import type { EventSink, TraceEvent } from "../core/events.ts";
+import { type InsnWindow, parseInsnWindow, stepAndDescribe } from "./insn_log.ts";
 import { configOf, interruptedAt, scanTrace } from "./trace_input.ts";
 
 export async function replay(args: string[]): Promise<number> {
@@ -19,7 +25,9 @@ export async function replay(args: string[]): Promise<number> {
     guest: { type: "string" },
     initrd: { type: "string" },
     context: { type: "string" },
+    "log-insns": { type: "string" },
   });
+  const win = v["log-insns"] !== undefined ? parseInsnWindow(v["log-insns"]) : null;
   if (positionals.length !== 1) throw new UsageError("replay: give exactly one trace file");
   const path = positionals[0]!;
   const k = v.context !== undefined ? parseNumber("--context", v.context) : 5;
@@ -38,8 +46,16 @@ export async function replay(args: string[]): Promise<number> {
     });
     verifier.tee = writer;
   }
-  const machine = new Machine(config, guest.loader, verifier, new ScheduledInputs(recorded.inputs));
+  const stepEvents: TraceEvent[] = [];
+  const sink: EventSink = win === null ? verifier : {
+    event(e) {
+      stepEvents.push(e);
+      verifier.event(e);
+    },
+  };
+  const machine = new Machine(config, guest.loader, sink, new ScheduledInputs(recorded.inputs));
   machine.stopAt = interruptedAt(recorded);
+  if (win !== null) return await logWindow(machine, verifier, win, stepEvents);
   await runLoop({ machine, verifier, writer: writer ?? undefined });
   await verifier.finish();
   if (writer !== null) await writer.close();
@@ -53,5 +69,35 @@ export async function replay(args: string[]): Promise<number> {
     `replay identical: ${fmtInt(verifier.matched)} events, ${fmtInt(machine.icount)} instructions`,
   );
   if (cut !== null) console.log(`note: ${cut.message}; verified everything before the cut`);
+  return 0;
+}
+
+/** Replays (verifying) up to `win.from`, then logs `win.count` single-stepped instructions. */
+async function logWindow(
+  machine: Machine,
+  verifier: ReplayVerifier,
+  win: InsnWindow,
+  events: TraceEvent[],
+): Promise<number> {
+  const slice = 2_000_000;
+  while (machine.exit === null && machine.icount < win.from && verifier.divergence === null) {
+    machine.run(Math.min(slice, win.from - machine.icount));
+    if (!(await verifier.drain()) || verifier.recordedEnded) break;
+  }
+  events.length = 0;
+  const enc = new TextEncoder();
+  for (let n = 0; n < win.count && machine.exit === null; n++) {
+    const lines = stepAndDescribe(machine, events);
+    Deno.stdout.writeSync(enc.encode(lines.join("\n") + "\n"));
+    if (n % 1024 === 1023 && !(await verifier.drain())) break;
+  }
+  await verifier.drain();
+  const d = verifier.divergence;
+  if (d !== null) {
+    console.log("replay diverged:");
+    for (const l of formatDivergence(d, ["recorded", "replay"])) console.log(l);
+    return 1;
+  }
+  if (machine.exit !== null) console.log(`(the run ended: ${machine.exit.reason})`);
   return 0;
 }

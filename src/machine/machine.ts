@@ -58,6 +58,16 @@ export interface GuestLoader {
 
 const ACCESS_NAMES = ["r", "w", "x"];
 
+/**
+ * There is no BIOS, so the real-mode reset vector F000:FFF0 (physical 0xffff0, in the e820
+ * reserved area) holds a stub that resets the machine through the PIIX3 reset control register:
+ * `mov dx, 0xcf9; mov al, 6; out dx, al; hlt`. A guest that reboots by jumping there (Linux on a
+ * hardware-reduced ACPI platform without EFI picks its "BIOS" reboot method) ends the run with
+ * exit reason "reset" instead of executing zeros.
+ */
+const RESET_VECTOR = 0xffff0;
+const RESET_STUB = Uint8Array.of(0xba, 0xf9, 0x0c, 0xb0, 0x06, 0xee, 0xf4);
+
 interface ConsoleBuf {
   bytes: number[];
   pos: Omit<TraceEvent, "kind" | "seq"> | null;
@@ -163,6 +173,7 @@ export class Machine {
     const acpi = buildAcpiTables({ vps: config.vps, base: 0xe0000 });
     this.mem.writeBytes(0xe0000, acpi.bytes);
     this.acpiRsdp = acpi.rsdpAddress;
+    this.mem.writeBytes(RESET_VECTOR, RESET_STUB);
     this.ports.claim(0x20, 2, this.pic);
     this.ports.claim(0xa0, 2, this.pic);
     this.ports.claim(0x4d0, 2, this.pic);
@@ -331,6 +342,18 @@ export class Machine {
     this.#quantumLeft = this.config.quantum;
   }
 
+  /**
+   * The VP `#pick` would choose now (null: all halted), without its side effects, for
+   * instruction logging. (Deadlines processed at the start of `run` may still wake another.)
+   */
+  peekNext(): Vp | null {
+    for (let k = 0; k < this.vps.length; k++) {
+      const vp = this.vps[(this.#current + k) % this.vps.length]!;
+      if (vp.runnable) return vp;
+    }
+    return null;
+  }
+
   /** The current VP if runnable, else the next runnable one round-robin, else null. */
   #pick(): Vp | null {
     for (let k = 0; k < this.vps.length; k++) {
@@ -448,6 +471,7 @@ export class Machine {
   #init(vp: Vp): void {
     if (vp.hv.enabledVtls !== 1 || vp === this.vps[0]) return;
     vp.cpu.reset();
+    vp.hv.lapics.get(Vtl0).initReset(); // the local APIC resets too (SDM 11.4.7.3)
     vp.hv.started = false;
     vp.waitSipi = true;
   }
