@@ -342,18 +342,6 @@ export class Machine {
     this.#quantumLeft = this.config.quantum;
   }
 
-  /**
-   * The VP `#pick` would choose now (null: all halted), without its side effects, for
-   * instruction logging. (Deadlines processed at the start of `run` may still wake another.)
-   */
-  peekNext(): Vp | null {
-    for (let k = 0; k < this.vps.length; k++) {
-      const vp = this.vps[(this.#current + k) % this.vps.length]!;
-      if (vp.runnable) return vp;
-    }
-    return null;
-  }
-
   /** The current VP if runnable, else the next runnable one round-robin, else null. */
   #pick(): Vp | null {
     for (let k = 0; k < this.vps.length; k++) {
@@ -471,7 +459,6 @@ export class Machine {
   #init(vp: Vp): void {
     if (vp.hv.enabledVtls !== 1 || vp === this.vps[0]) return;
     vp.cpu.reset();
-    vp.hv.lapics.get(Vtl0).initReset(); // the local APIC resets too (SDM 11.4.7.3)
     vp.hv.started = false;
     vp.waitSipi = true;
   }
