@@ -5,12 +5,12 @@
  * replay does). Prints a table; no assertions on time.
  */
 
-import { builtinGuest, fileGuest } from "../src/cli/guest.ts";
+import { builtinGuest, fileGuest, sha256Hex } from "../src/cli/guest.ts";
 import { buildCpuBench } from "../src/guests/cpubench.ts";
 import { configToJson, DEFAULT_CONFIG, validateConfig } from "../src/machine/config.ts";
 import { longModeLoader } from "../src/machine/loader.ts";
 import { type GuestLoader, Machine } from "../src/machine/machine.ts";
-import { NoInput } from "../src/machine/inputs.ts";
+import { type InputSource, LiveInput, NoInput, ScheduledInputs } from "../src/machine/inputs.ts";
 import { currentFormat } from "../src/trace/header.ts";
 import { TraceReader } from "../src/trace/reader.ts";
 import { ReplayVerifier } from "../src/trace/replay.ts";
@@ -20,8 +20,16 @@ import type { MachineConfig } from "../src/machine/config.ts";
 
 const rows: string[][] = [["benchmark", "instructions", "seconds", "MIPS", "notes"]];
 
-async function runGuest(name: string, config: MachineConfig, loader: GuestLoader, sha: string) {
-  const writer = await TraceWriter.create(memorySink(), {
+async function runGuest(
+  name: string,
+  config: MachineConfig,
+  loader: GuestLoader,
+  sha: string,
+  input: InputSource = new NoInput(),
+  onConsole?: (b: number, m: Machine) => void,
+) {
+  const sink = memorySink();
+  const writer = await TraceWriter.create(sink, {
     format: currentFormat(),
     emulator: { name: "vtlrr", version: "bench", commit: null },
     guest: { name, source: "builtin", path: null, sha256: sha, size: 0 },
@@ -30,9 +38,11 @@ async function runGuest(name: string, config: MachineConfig, loader: GuestLoader
     flags: [],
   });
   let text = "";
-  const m = new Machine(config, loader, writer, new NoInput());
+  const m = new Machine(config, loader, writer, input);
   m.onConsole = (d, b) => {
-    if (d === "com1") text += String.fromCharCode(b);
+    if (d !== "com1") return;
+    if (onConsole) onConsole(b, m);
+    else text += String.fromCharCode(b);
   };
   const t0 = performance.now();
   while (m.exit === null) {
@@ -41,7 +51,7 @@ async function runGuest(name: string, config: MachineConfig, loader: GuestLoader
   }
   await writer.close();
   const s = (performance.now() - t0) / 1000;
-  return { m, s, text };
+  return { m, s, text, trace: sink.bytes() };
 }
 
 // 1. Built-in CPU-bound guest.
@@ -151,6 +161,98 @@ for (const reps of [70, 700]) {
     s.toFixed(2),
     (m.icount / s / 1e6).toFixed(1),
     `${m.counts.get("vtl_switch") ?? 0} VTL switches`,
+  ]);
+}
+
+// 4. Linux (tools/linux/fetch.sh): to the shell prompt, then the whole run recorded vs replayed.
+const linux = new URL("../cache/linux/", import.meta.url);
+const kernel = new URL("vmlinuz", linux).pathname,
+  initrdPath = new URL("initramfs.cpio.gz", linux)
+    .pathname;
+let haveLinux = !Deno.args.includes("--no-linux");
+try {
+  Deno.statSync(kernel);
+  Deno.statSync(initrdPath);
+} catch {
+  haveLinux = false;
+  rows.push(["linux", "-", "-", "-", "cache/linux not present (tools/linux/fetch.sh)"]);
+}
+if (haveLinux) {
+  const initrd = await Deno.readFile(initrdPath);
+  const config = validateConfig({
+    ...DEFAULT_CONFIG,
+    memMiB: 256,
+    cmdline: "console=ttyS0",
+    loader: {
+      kind: "image",
+      initrd: {
+        name: "initramfs.cpio.gz",
+        path: initrdPath,
+        sha256: await sha256Hex(initrd),
+        size: initrd.length,
+      },
+    },
+  });
+  const guest = await fileGuest(kernel, config);
+  const input = new LiveInput(config.inputPollInterval, "# ");
+  input.push(new TextEncoder().encode("reboot -f\n"));
+  input.close();
+  const t0 = performance.now();
+  let tail = "", promptAt = -1, promptS = 0;
+  const { m, s, trace } = await runGuest(
+    "vmlinuz",
+    config,
+    guest.loader,
+    guest.identity.sha256,
+    input,
+    (b, mm) => {
+      tail = (tail + String.fromCharCode(b)).slice(-2);
+      if (promptAt < 0 && tail === "# ") {
+        promptAt = mm.icount;
+        promptS = (performance.now() - t0) / 1000;
+      }
+    },
+  );
+  rows.push([
+    "linux: boot to shell prompt",
+    promptAt.toLocaleString("en-US"),
+    promptS.toFixed(2),
+    (promptAt / promptS / 1e6).toFixed(1),
+    promptAt < 0 ? "NO PROMPT" : 'recording; icount at the first "# "',
+  ]);
+  rows.push([
+    "linux: whole run, recorded",
+    m.icount.toLocaleString("en-US"),
+    s.toFixed(2),
+    (m.icount / s / 1e6).toFixed(1),
+    `exit ${m.exit?.reason}, trace ${trace.length.toLocaleString("en-US")} bytes`,
+  ]);
+  const reader = await TraceReader.open(trace, "linux.vtlrr");
+  const inputs: { icount: number; data: Uint8Array }[] = [];
+  for await (const e of (await TraceReader.open(trace, "linux.vtlrr")).events()) {
+    if (e.kind === "input") {
+      const hex = (e as unknown as { data: string }).data;
+      inputs.push({
+        icount: e.icount,
+        data: Uint8Array.from(hex.match(/../g)!.map((h) => parseInt(h, 16))),
+      });
+    }
+  }
+  const v = new ReplayVerifier(reader.events());
+  const r = new Machine(config, guest.loader, v, new ScheduledInputs(inputs));
+  const t1 = performance.now();
+  while (r.exit === null && v.divergence === null) {
+    r.run(5_000_000);
+    if (!(await v.drain())) break;
+  }
+  await v.finish();
+  const rs = (performance.now() - t1) / 1000;
+  rows.push([
+    "linux: whole run, replayed",
+    r.icount.toLocaleString("en-US"),
+    rs.toFixed(2),
+    (r.icount / rs / 1e6).toFixed(1),
+    v.divergence ? "DIVERGED" : `identical, ${v.matched.toLocaleString("en-US")} events verified`,
   ]);
 }
 
