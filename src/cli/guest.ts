@@ -7,6 +7,7 @@ import { buildCpuBench } from "../guests/cpubench.ts";
 import { buildDemo, type BuiltinGuest } from "../guests/demo.ts";
 import { SCENARIOS } from "../guests/scenarios/index.ts";
 import { CPU_TEST_EXTRAS } from "../guests/cpu_tests/index.ts";
+import { MULTIBOOT_KERNELS, multibootKernel } from "../guests/multiboot/index.ts";
 import type { MachineConfig } from "../machine/config.ts";
 import { flatLoader, imageLoader, longModeLoader, realModeLoader } from "../machine/loader.ts";
 import { detectFormat } from "../machine/loaders/mod.ts";
@@ -29,7 +30,7 @@ const BUILTINS: Record<string, () => BuiltinGuest> = {
 };
 
 export function builtinNames(): string[] {
-  return Object.keys(BUILTINS).sort();
+  return [...Object.keys(BUILTINS), ...Object.keys(MULTIBOOT_KERNELS)].sort();
 }
 
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
@@ -39,11 +40,26 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
 
 /** Whether `name` is a built-in guest. */
 export function isBuiltin(name: string): boolean {
-  return Object.hasOwn(BUILTINS, name);
+  return Object.hasOwn(BUILTINS, name) || Object.hasOwn(MULTIBOOT_KERNELS, name);
 }
 
 /** Resolves a built-in guest by name. */
 export async function builtinGuest(name: string): Promise<ResolvedGuest> {
+  if (Object.hasOwn(MULTIBOOT_KERNELS, name)) {
+    // A multiboot kernel file built in the repo: loaded by the same loader as a user's file.
+    const k = multibootKernel(name);
+    return {
+      identity: {
+        name: k.name,
+        source: "builtin",
+        path: null,
+        sha256: await sha256Hex(k.image),
+        size: k.image.length,
+      },
+      loader: imageLoader(k.name, k.image, undefined),
+      config: k.config,
+    };
+  }
   const build = BUILTINS[name];
   if (build === undefined) {
     throw new UsageError(

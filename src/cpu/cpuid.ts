@@ -36,6 +36,7 @@ const L1_ECX = (1 << 0) | // SSE3 (ops/sse_ext.ts, ops/sse_mov.ts)
   (1 << 21) | // x2APIC (devices/lapic.ts)
   (1 << 22) | // MOVBE (mov.ts)
   (1 << 23) | // POPCNT (bit.ts)
+  (1 << 24) | // TSC-deadline timer mode (devices/lapic.ts, IA32_TSC_DEADLINE)
   (1 << 26); // XSAVE: xsave/xrstor/xsaveopt/xsavec for x87+SSE (ops/sse_state.ts); leaf 0xD.
 // (Bit 27, OSXSAVE, mirrors CR4.OSXSAVE: the caller of cpuidModel adds it.)
 

@@ -280,7 +280,7 @@ export class Lapic {
         return true;
       case REG_DFR:
         if (this.x2apic) return false;
-        this.dfr = v | 0x0fffffff;
+        this.dfr = (v | 0x0fffffff) >>> 0; // unsigned: -1 from read() means "no register"
         return true;
       case REG_SVR:
         this.svr = v & 0x13ff;
@@ -304,7 +304,9 @@ export class Lapic {
       case REG_LVT_TIMER: {
         const old = this.lvt[1]!;
         this.lvt[1] = (v & 0x700ff) | (this.swEnabled ? 0 : LVT_MASKED);
-        if ((old ^ this.lvt[1]!) & (3 << 17)) {
+        // Entering or leaving TSC-deadline mode disarms the timer (SDM 11.5.4.1); between
+        // one-shot and periodic the count keeps running (KVM, QEMU; kvm-unit-tests apic.c).
+        if ((old ^ this.lvt[1]!) & TIMER_TSC_DEADLINE) {
           this.timerInitial = 0;
           this.tscDeadline = 0;
         }
@@ -349,8 +351,10 @@ export class Lapic {
       return true;
     }
     if (msr === MSR_IA32_TSC_DEADLINE) {
-      out[0] = this.tscDeadline | 0;
-      out[1] = Math.floor(this.tscDeadline / 4294967296) | 0;
+      // Outside TSC-deadline mode the MSR reads 0 and ignores writes (SDM 11.5.4.1).
+      const d = this.#timerMode() === TIMER_TSC_DEADLINE ? this.tscDeadline : 0;
+      out[0] = d | 0;
+      out[1] = Math.floor(d / 4294967296) | 0;
       return true;
     }
     if (!this.x2apic || msr < 0x800 || msr > 0x8ff) return false;
@@ -386,8 +390,9 @@ export class Lapic {
       return hi === 0 || true;
     }
     if (msr === MSR_IA32_TSC_DEADLINE) {
+      if (this.#timerMode() !== TIMER_TSC_DEADLINE) return true;
       this.tscDeadline = (hi >>> 0) * 4294967296 + (lo >>> 0);
-      if (this.#timerMode() === TIMER_TSC_DEADLINE) this.#armTimer();
+      this.#armTimer();
       return true;
     }
     if (!this.x2apic || msr < 0x800 || msr > 0x8ff) return false;
@@ -401,6 +406,32 @@ export class Lapic {
     if (hi !== 0 && reg !== REG_ICR) return false;
     if (reg === REG_EOI && lo !== 0) return false;
     return this.write(reg, lo);
+  }
+
+  /**
+   * INIT (SDM 11.4.7.3, "Local APIC State After an INIT Reset"): the power-up state of every
+   * register except the APIC ID; IA32_APIC_BASE (enable, x2APIC mode) is kept.
+   */
+  initReset(): void {
+    this.tpr = 0;
+    this.svr = 0xff;
+    this.ldr = 0;
+    this.dfr = 0xffffffff;
+    this.esr = 0;
+    this.icrLo = 0;
+    this.icrHi = 0;
+    this.irr.fill(0);
+    this.isr.fill(0);
+    this.tmr.fill(0);
+    this.lvt.fill(LVT_MASKED);
+    this.timerInitial = 0;
+    this.timerDivide = 0;
+    this.timerStart = 0;
+    this.tscDeadline = 0;
+    this.timerDeadline = Infinity;
+    this.#oneShotDone = false;
+    this.env.timerChanged();
+    this.env.changed();
   }
 
   snapshot(): Record<string, unknown> {

@@ -3,6 +3,13 @@
  * recorded input. Registers: RBR/THR, IER, IIR/FCR, LCR, MCR, LSR, MSR, SCR and the divisor
  * latch. The 16-byte FIFOs are modelled; transmission is instantaneous (THR is always empty).
  * Interrupt requests go to `irq(level)`; routing is the platform's business.
+ *
+ * After the PC16550D data sheet (and QEMU's serial.c where it is silent):
+ * - Loopback (MCR bit 4): transmitted bytes go to the receiver and the serial input is
+ *   disconnected (§8.7), so recorded input waits (`rxSpace()` is 0) until loopback ends.
+ * - Overrun (LSR bit 1, §8.6): in 16450 mode the new character overwrites RBR; in FIFO mode the
+ *   FIFO keeps its 16 characters and the new one is lost.
+ * - FCR bit 0 (§8.4): changing it clears both FIFOs; bit 1 clears the receiver FIFO.
  */
 
 import type { PortDevice } from "./bus.ts";
@@ -38,18 +45,31 @@ export class Uart16550 implements PortDevice {
     return (this.fcr & 1) !== 0;
   }
 
-  /** How many bytes the receiver can take now. */
+  /** How many bytes the receiver can take from outside now (none in loopback mode). */
   rxSpace(): number {
+    if (this.mcr & MCR_LOOP) return 0;
     return (this.fifoEnabled ? FIFO_SIZE : 1) - this.rx.length;
   }
 
-  /** Bytes arriving from outside (recorded input). Excess bytes set the overrun error. */
+  /**
+   * Bytes arriving from outside (recorded input); dropped in loopback mode, where the serial
+   * input is disconnected. Excess bytes overrun (see #rxByte).
+   */
   receive(bytes: Uint8Array): void {
-    for (const b of bytes) {
-      if (this.rxSpace() > 0) this.rx.push(b);
-      else this.lsrErrors |= LSR_OE;
-    }
+    if (this.mcr & MCR_LOOP) return;
+    for (const b of bytes) this.#rxByte(b);
     this.#update();
+  }
+
+  /** One character into the receiver: overrun keeps the FIFO, but replaces a 16450's RBR. */
+  #rxByte(b: number): void {
+    const cap = this.fifoEnabled ? FIFO_SIZE : 1;
+    if (this.rx.length < cap) {
+      this.rx.push(b);
+      return;
+    }
+    this.lsrErrors |= LSR_OE;
+    if (!this.fifoEnabled) this.rx[this.rx.length - 1] = b;
   }
 
   #lsr(): number {
@@ -116,7 +136,7 @@ export class Uart16550 implements PortDevice {
       case 0:
         if (dlab) this.dll = v;
         else {
-          if (this.mcr & MCR_LOOP) this.receive(Uint8Array.of(v));
+          if (this.mcr & MCR_LOOP) this.#rxByte(v);
           else this.onTransmit(v);
           this.thriPending = true;
         }
@@ -130,8 +150,9 @@ export class Uart16550 implements PortDevice {
         }
         break;
       case 2:
+        // Changing the FIFO enable bit clears both FIFOs; bit 1 clears the receiver FIFO.
+        if ((v & 0x02) || ((v ^ this.fcr) & 1)) this.rx.length = 0;
         this.fcr = v & 0xc9;
-        if (v & 0x02) this.rx.length = 0;
         break;
       case 3:
         this.lcr = v;

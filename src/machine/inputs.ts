@@ -84,7 +84,10 @@ export class LiveInput implements InputSource {
 
   nextDeadline(now: number): number {
     if (this.exhausted) return Infinity;
-    const t = Math.ceil(now / this.interval) * this.interval;
+    // The first poll instant is `interval`, not 0: no guest has set up its UART before its first
+    // instruction, and the FIFO enable every driver starts with would discard the bytes
+    // (PC16550D §8.4, uart16550.ts).
+    const t = Math.max(this.interval, Math.ceil(now / this.interval) * this.interval);
     return t === this.#polled ? t + this.interval : t;
   }
 

@@ -51,3 +51,10 @@ Deno.test("LiveInput with a prompt: one line released per prompt seen on the con
   assert.deepEqual(new TextDecoder().decode(li.fetch(40, 16)!), "uname -r\n");
   assert.equal(li.exhausted, true);
 });
+
+Deno.test("LiveInput: the first poll instant is one interval in, not instruction 0", () => {
+  const li = new LiveInput(100);
+  li.push(Uint8Array.of(0x68));
+  assert.equal(li.nextDeadline(0), 100);
+  assert.deepEqual(li.fetch(100, 16), Uint8Array.of(0x68));
+});

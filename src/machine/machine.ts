@@ -459,6 +459,7 @@ export class Machine {
   #init(vp: Vp): void {
     if (vp.hv.enabledVtls !== 1 || vp === this.vps[0]) return;
     vp.cpu.reset();
+    vp.hv.lapics.get(Vtl0).initReset(); // the local APIC resets too (SDM 11.4.7.3)
     vp.hv.started = false;
     vp.waitSipi = true;
   }

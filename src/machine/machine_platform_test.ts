@@ -1,0 +1,82 @@
+/**
+ * Machine wiring of the platform timers and IPIs: PIT and RTC deadlines bound the scheduler's
+ * slices (so halted time jumps exactly to them), lowest-priority IPIs reach one processor, and
+ * INIT resets the target's local APIC.
+ */
+
+import assert from "node:assert/strict";
+import type { TraceEvent } from "../core/events.ts";
+import { Vtl0 } from "../core/vtl.ts";
+import { DEFAULT_CONFIG, type MachineConfig, validateConfig } from "./config.ts";
+import { NoInput } from "./inputs.ts";
+import { realModeLoader } from "./loader.ts";
+import { Machine } from "./machine.ts";
+
+/** A machine whose boot processor halts at once with interrupts off (CLI; HLT at 0x7c00). */
+function haltedMachine(over: Partial<MachineConfig> = {}) {
+  const events: TraceEvent[] = [];
+  const config = validateConfig({ ...DEFAULT_CONFIG, checkpointInterval: 0, ...over });
+  const loader = realModeLoader("halt", Uint8Array.of(0xfa, 0xf4, 0xeb, 0xfd), 0x7c00, {
+    rip: 0x7c00,
+    rsp: 0x7000,
+  });
+  const m = new Machine(config, loader, { event: (e) => events.push(e) }, new NoInput());
+  return { m, events };
+}
+
+Deno.test("machine: halted time jumps to the PIT's next IRQ0 edge, not past it", () => {
+  const { m } = haltedMachine();
+  const edges: number[] = [];
+  const irq0 = m.pit.irq0;
+  m.pit.irq0 = (level) => {
+    if (level) edges.push(m.now());
+    irq0(level);
+  };
+  // Channel 0, mode 2, count 100: OUT rises every 100 PIT ticks.
+  m.pit.ioWrite(0x43, 1, 0x34);
+  m.pit.ioWrite(0x40, 1, 100);
+  m.pit.ioWrite(0x40, 1, 0);
+  m.run(1_000_000);
+  assert.ok(edges.length >= 10, `edges at ${edges}`);
+  for (const t of edges) {
+    // Each edge is applied at the first instruction count whose PIT tick reaches it.
+    assert.equal(m.pit.instrAt(m.pit.tickAt(t)), t, `edge at ${t} is late`);
+  }
+});
+
+Deno.test("machine: halted time jumps to the RTC's periodic interrupt", () => {
+  const { m } = haltedMachine();
+  const rises: number[] = [];
+  const irq8 = m.rtc.irq8;
+  m.rtc.irq8 = (level) => {
+    if (level) rises.push(m.now());
+    irq8(level);
+  };
+  m.rtc.ioWrite(0x70, 1, 0x0b);
+  m.rtc.ioWrite(0x71, 1, 0x42); // PIE; register A's rate 6 = 1024 Hz
+  m.run(2_000_000);
+  assert.deepEqual(rises, [976_563]); // the first 1/1024 s boundary (32 ticks of 32768 Hz)
+});
+
+Deno.test("machine: a lowest-priority IPI reaches exactly one target, the lowest PPR", () => {
+  const { m } = haltedMachine({ vps: 4 });
+  const irr = (i: number) => m.vps[i]!.hv.lapic.irr[0x49 >>> 5]! & (1 << (0x49 & 31));
+  for (const vp of m.vps) {
+    vp.hv.lapic.write(0x0f, 0x1ff);
+    vp.hv.lapic.write(0x0e, 0xffffffff); // flat model
+    vp.hv.lapic.write(0x0d, (1 << (24 + vp.index)) >>> 0);
+  }
+  m.vps[1]!.hv.lapic.write(0x08, 0x40); // CPU 1 busier than CPUs 2 and 3
+  m.sendIpi(m.vps[0]!, Vtl0, 0x4900 | 0x49, 0x0e000000); // lowest priority, logical 0x0e
+  assert.deepEqual([0, 1, 2, 3].map((i) => irr(i) !== 0), [false, false, true, false]);
+});
+
+Deno.test("machine: INIT resets the target's local APIC, not its ID", () => {
+  const { m } = haltedMachine({ vps: 2 });
+  const l1 = m.vps[1]!.hv.lapic;
+  l1.write(0x0f, 0x1ff);
+  l1.write(0x0d, 0x02000000);
+  m.sendIpi(m.vps[0]!, Vtl0, 0x4500, 0x01000000); // INIT, level assert, to APIC ID 1
+  assert.equal(m.vps[1]!.waitSipi, true);
+  assert.deepEqual([l1.read(0x0f), l1.read(0x0d), l1.id], [0xff, 0, 1]);
+});
