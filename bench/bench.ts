@@ -183,6 +183,7 @@ if (haveLinux) {
     ...DEFAULT_CONFIG,
     memMiB: 256,
     cmdline: "console=ttyS0",
+    maxInstructions: 30_000_000_000, // a safety net: the run ends by rebooting at ~6e9
     loader: {
       kind: "image",
       initrd: {
