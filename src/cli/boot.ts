@@ -19,7 +19,7 @@ import {
   readInitrd,
   sha256Hex,
 } from "./guest.ts";
-import { pipeStdin, runLoop, stdinIsPiped } from "./run.ts";
+import { attachTerminal, pipeStdin, runLoop, stdinIsPiped } from "./run.ts";
 import { EMULATOR_VERSION, gitCommit } from "./version.ts";
 import type { Machine as M } from "../machine/machine.ts";
 
@@ -173,6 +173,7 @@ export async function boot(args: string[]): Promise<number> {
   // Inputs.
   let input: InputSource = new NoInput();
   if (v["input-prompt"] === "") throw new UsageError("boot: --input-prompt must not be empty");
+  let terminal: LiveInput | null = null;
   if (v.input !== undefined || stdinIsPiped()) {
     const live = new LiveInput(config.inputPollInterval, v["input-prompt"]);
     if (v.input !== undefined && v.input !== "-") {
@@ -180,7 +181,12 @@ export async function boot(args: string[]): Promise<number> {
       live.close();
     } else pipeStdin(live);
     input = live;
+  } else if (Deno.stdin.isTerminal() && !v.quiet) {
+    // Interactive: this terminal becomes the serial console once the run starts.
+    terminal = new LiveInput(config.inputPollInterval);
+    input = terminal;
   }
+
   const tracePath = v.trace ?? `traces/${guest.identity.name.replace(/\.[^.]*$/, "")}.vtlrr`;
   const header: TraceHeader = {
     format: currentFormat(),
@@ -204,7 +210,24 @@ export async function boot(args: string[]): Promise<number> {
     if (e instanceof LoadError) throw new UsageError(e.message);
     throw e;
   }
-  const r = await runLoop({ machine, writer, echo: !v.quiet });
+  let quit = false;
+  let restore = () => {};
+  if (terminal !== null) {
+    console.error("vtlrr: serial console on this terminal; Ctrl-A X ends the run");
+    restore = attachTerminal(terminal, () => void (quit = true));
+  }
+  let r;
+  try {
+    r = await runLoop({
+      machine,
+      writer,
+      echo: !v.quiet,
+      crlf: terminal !== null,
+      stopRequested: () => quit,
+    });
+  } finally {
+    restore();
+  }
   await writer.close();
   const stats = writer.stats;
   console.error(summaryLine(machine, r.wallMs, tracePath, stats.bytesWritten));

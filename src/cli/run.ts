@@ -15,6 +15,10 @@ export interface RunLoopOptions {
   readonly verifier?: ReplayVerifier;
   /** Print COM1 output to stdout as it comes. */
   readonly echo?: boolean;
+  /** Echo "\n" as "\r\n" (stdout is a terminal in raw mode). */
+  readonly crlf?: boolean;
+  /** Polled between slices: true ends the run as Ctrl-C does (terminal escape Ctrl-A X). */
+  readonly stopRequested?: () => boolean;
   readonly slice?: number;
 }
 
@@ -37,6 +41,55 @@ export function pipeStdin(input: LiveInput): void {
   })();
 }
 
+/**
+ * Makes this terminal the guest's serial console: raw mode, every key goes to `input` (recorded
+ * as input events like any live input), Ctrl-A X asks to end the run (`quit`), Ctrl-A Ctrl-A
+ * sends a literal Ctrl-A. Returns the function that restores the terminal.
+ */
+export function attachTerminal(input: LiveInput, quit: () => void): () => void {
+  Deno.stdin.setRaw(true);
+  const filter = terminalKeys();
+  (async () => {
+    try {
+      for await (const chunk of Deno.stdin.readable) {
+        const { bytes, quit: q } = filter(chunk);
+        if (bytes.length) input.push(bytes);
+        if (q) quit();
+      }
+    } catch {
+      // the terminal went away: no more input
+    }
+  })();
+  return () => {
+    try {
+      Deno.stdin.setRaw(false);
+    } catch {
+      // not a terminal any more
+    }
+  };
+}
+
+/**
+ * The console escape: Ctrl-A X (or x) quits, Ctrl-A Ctrl-A is a literal Ctrl-A, Ctrl-A with
+ * anything else is dropped; every other byte goes to the guest. State carries across chunks.
+ */
+export function terminalKeys(): (chunk: Uint8Array) => { bytes: Uint8Array; quit: boolean } {
+  let escape = false;
+  return (chunk) => {
+    const keep: number[] = [];
+    let quit = false;
+    for (const b of chunk) {
+      if (escape) {
+        escape = false;
+        if (b === 0x78 || b === 0x58) quit = true;
+        else if (b === 0x01) keep.push(1);
+      } else if (b === 0x01) escape = true;
+      else keep.push(b);
+    }
+    return { bytes: Uint8Array.from(keep), quit };
+  };
+}
+
 /** True when stdin is a pipe or a regular file (not a terminal, not /dev/null). */
 export function stdinIsPiped(): boolean {
   try {
@@ -52,9 +105,13 @@ export async function runLoop(o: RunLoopOptions): Promise<RunLoopResult> {
   const m = o.machine;
   const slice = o.slice ?? 2_000_000;
   let out: number[] = [];
+  let last = 0;
   if (o.echo) {
     m.onConsole = (dev, b) => {
-      if (dev === "com1") out.push(b);
+      if (dev !== "com1") return;
+      if (o.crlf && b === 10 && last !== 13) out.push(13);
+      out.push(b);
+      last = b;
     };
   }
   const flushOut = () => {
@@ -84,6 +141,7 @@ export async function runLoop(o: RunLoopOptions): Promise<RunLoopResult> {
       }
       // Let signals and stdin reads in.
       await new Promise((r) => setTimeout(r, 0));
+      if (o.stopRequested?.()) interrupted = true;
       if (interrupted && m.exit === null) m.interrupt();
     }
   } finally {
