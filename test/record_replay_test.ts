@@ -130,3 +130,16 @@ Deno.test("a trace cut short replays up to the cut", async () => {
   const r = await replayBytes(cut);
   assert.equal(r.divergence, null);
 });
+
+Deno.test("Ctrl-C replays at the same instruction, also when it lands on a checkpoint instant", async () => {
+  for (const at of [1_000_000, 1_234_567]) {
+    const rec = await recordBuiltin("demo", { interruptAt: at });
+    const { events } = await eventsOf(rec.bytes);
+    const exit = events.at(-1)!;
+    assert.equal(exit.kind === "exit" && exit.reason, "interrupted");
+    assert.equal(exit.icount, at);
+    const r = await replayBytes(rec.bytes);
+    assert.equal(r.divergence, null, `interrupt at ${at}`);
+    assert.deepEqual(r.bytes, rec.bytes, `interrupt at ${at}: replay trace byte-identical`);
+  }
+});

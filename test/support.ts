@@ -24,7 +24,13 @@ export interface Recording {
 
 export async function recordBuiltin(
   name: string,
-  opts: { input?: Uint8Array; config?: Partial<MachineConfig>; slice?: number } = {},
+  opts: {
+    input?: Uint8Array;
+    config?: Partial<MachineConfig>;
+    slice?: number;
+    /** Ctrl-C between slices once this many instructions have run (slices end exactly there). */
+    interruptAt?: number;
+  } = {},
 ): Promise<Recording> {
   const guest = await builtinGuest(name);
   const config = validateConfig({ ...DEFAULT_CONFIG, ...guest.config, ...opts.config });
@@ -48,8 +54,10 @@ export async function recordBuiltin(
   const machine = new Machine(config, guest.loader, writer, input);
   const slice = opts.slice ?? 2_000_000;
   while (machine.exit === null) {
-    machine.run(slice);
+    const left = opts.interruptAt !== undefined ? opts.interruptAt - machine.icount : slice;
+    machine.run(Math.min(slice, left));
     if (writer.readyToFlush) await writer.flush();
+    if (opts.interruptAt !== undefined && machine.icount >= opts.interruptAt) machine.interrupt();
   }
   await writer.close();
   return { bytes: sink.bytes(), machine };

@@ -614,6 +614,10 @@ export class Machine {
 
   /** Ends the run now, between instructions (Ctrl-C). Replay reproduces it with `stopAt`. */
   interrupt(): void {
+    // Exactly what `run` does when it reaches `stopAt` (replay's way of ending here): first
+    // whatever is due at this instant (a checkpoint, a timer), then the exit.
+    this.stopAt = this.icount;
+    this.#processDeadlines();
     this.#finish({ reason: "interrupted", value: 0, status: 0 });
     this.#flushConsoles();
   }
