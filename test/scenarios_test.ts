@@ -25,6 +25,7 @@ const MIN_CHECKS: Record<string, number> = {
   "vsm-mbec": 30,
   "vsm-register-intercepts": 38,
   "vsm-isolation": 40,
+  "vsm-hv-extras": 130,
 };
 
 /** Events of one kind. */
@@ -140,6 +141,54 @@ const EXTRA_CHECKS: Record<string, (events: TraceEvent[]) => void> = {
       "0x80010006/delivered": 3,
     });
     assert.equal(pageEntries(events), 1);
+  },
+  "vsm-hv-extras": (events) => {
+    // Guest messages only: 19 reached VTL0's SINT4 slot (16 of them after waiting in the queue),
+    // one reached VTL1's SINT5.
+    const n: Record<string, number> = {};
+    for (const m of ofKind(events, "synic_message")) {
+      const key = `${m.target_vtl}/${m.sint}/0x${m.type.toString(16)}/${m.outcome}`;
+      n[key] = (n[key] ?? 0) + 1;
+    }
+    assert.deepEqual(n, {
+      "0/4/0x1234/delivered": 19,
+      "0/4/0x1234/pending": 16,
+      "1/5/0x4321/delivered": 1,
+    });
+    // Two #GPs from the reference TSC page: a write, and a fetch at the page itself.
+    const ex = ofKind(events, "exception");
+    assert.deepEqual(ex.map((e) => [e.vp, e.vtl, e.vector]), [[0, 0, 13], [0, 0, 13]]);
+    assert.equal(ex[1]!.rip, "0x710000");
+    // Fast GetVpRegisters: output bytes written to registers (status, reps, output bytes).
+    const get = ofKind(events, "hypercall").filter((e) => e.code === 0x50 && e.fast);
+    assert.deepEqual(get.map((e) => [e.status, e.reps_done, e.output.length / 2]), [
+      [0, 1, 16],
+      [0, 4, 64],
+      [0, 2, 16],
+      [5, 1, 16],
+      [3, 0, 0],
+    ]);
+    // Every SignalEvent/PostMessage status of the TLFS list that a guest can cause here.
+    const st: Record<string, number> = {};
+    for (const e of ofKind(events, "hypercall")) {
+      if (e.code !== 0x5c && e.code !== 0x5d) continue;
+      const key = `${e.name}/${e.status_name}`;
+      st[key] = (st[key] ?? 0) + 1;
+    }
+    assert.deepEqual(st, {
+      "HvCallPostMessage/HV_STATUS_INSUFFICIENT_BUFFERS": 1,
+      "HvCallPostMessage/HV_STATUS_INVALID_CONNECTION_ID": 1,
+      "HvCallPostMessage/HV_STATUS_INVALID_HYPERCALL_INPUT": 1,
+      "HvCallPostMessage/HV_STATUS_INVALID_PARAMETER": 4,
+      "HvCallPostMessage/HV_STATUS_INVALID_PORT_ID": 1,
+      "HvCallPostMessage/HV_STATUS_INVALID_SYNIC_STATE": 3,
+      "HvCallPostMessage/HV_STATUS_SUCCESS": 20,
+      "HvCallSignalEvent/HV_STATUS_INVALID_CONNECTION_ID": 2,
+      "HvCallSignalEvent/HV_STATUS_INVALID_PARAMETER": 2,
+      "HvCallSignalEvent/HV_STATUS_INVALID_PORT_ID": 1,
+      "HvCallSignalEvent/HV_STATUS_INVALID_SYNIC_STATE": 3,
+      "HvCallSignalEvent/HV_STATUS_SUCCESS": 6,
+    });
   },
   "vsm-isolation": (events) => {
     // One vtl_fault per memory attempt, none for the attempts VTL1 resolved by retrying.

@@ -69,4 +69,6 @@ export interface CpuHost {
    */
   interceptCrWrite?(cr: number, lo: number, hi: number): boolean;
   interceptMsrWrite?(index: number, lo: number, hi: number): boolean;
+  /** Optional: a WRMSR to IA32_TSC changed this context's TSC offset. */
+  tscWritten?(): void;
 }

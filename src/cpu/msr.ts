@@ -116,6 +116,7 @@ export function writeMsr(c: Cpu, i: number, lo: number, hi: number): boolean {
   switch (i >>> 0) {
     case MSR_TSC:
       c.tscOffset = (hi >>> 0) * TWO32 + (lo >>> 0) - c.host.now();
+      c.host.tscWritten?.();
       return true;
     case MSR_EFER: {
       const allowed = EFER_SCE | EFER_LME | EFER_NXE | EFER_LMA;

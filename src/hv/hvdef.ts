@@ -183,6 +183,7 @@ export const HvX64RegisterCr4 = 0x00040003;
 export const HvX64RegisterEfer = 0x00080001;
 export const HvRegisterGuestOsId = 0x00090002;
 export const HvRegisterVpIndex = 0x00090003;
+export const HvRegisterReferenceTsc = 0x00090017;
 export const HvRegisterPendingEvent0 = 0x00010004;
 
 // ---- VSM (spec §2-§5) -----------------------------------------------------------------------
@@ -224,3 +225,22 @@ export const HvMessageTypeGpaIntercept = 0x80000001;
 export const HvMessageTypeTimerExpired = 0x80000010;
 export const HvMessageTypeMsrIntercept = 0x80010001;
 export const HvMessageTypeRegisterIntercept = 0x80010006;
+
+// ---- Feature bits (CPUID 0x40000003, TLFS §2.4 feature-discovery; spec §7.5) -----------------
+
+/** EAX: AccessPartitionReferenceTsc (HV_X64_MSR_REFERENCE_TSC and its page, TLFS §12.7). */
+export const HV_ACCESS_PARTITION_REFERENCE_TSC = 1 << 9;
+/** EBX (bits 63:32 of HV_PARTITION_PRIVILEGE_MASK): PostMessages and SignalEvents. */
+export const HV_POST_MESSAGES = 1 << 4;
+export const HV_SIGNAL_EVENTS = 1 << 5;
+/** EDX: XMM fast hypercall input (TLFS §3.7 "XMM Fast Hypercall Input"). */
+export const HV_X64_HYPERCALL_XMM_INPUT_AVAILABLE = 1 << 4;
+/** EDX: XMM fast hypercall output (TLFS §3.8 "XMM Fast Hypercall Output"). */
+export const HV_X64_HYPERCALL_XMM_OUTPUT_AVAILABLE = 1 << 15;
+
+// ---- SynIC connections (TLFS §11 "Ports and Connections", HV_CONNECTION_ID) ------------------
+
+/** HV_CONNECTION_ID: Id in bits 23:0, bits 31:24 reserved (must be zero). */
+export const HV_CONNECTION_ID_MASK = 0x00ffffff;
+/** Guest message buffers per message port ("sixteen (16) message buffers", TLFS §11). */
+export const HV_PORT_MESSAGE_BUFFERS = 16;

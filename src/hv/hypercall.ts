@@ -4,13 +4,25 @@
  * definition, writes output and the result value, and records a `hypercall` event. The VTL
  * switch calls (HvCallVtlCall/HvCallVtlReturn) use their own register ABI and go to vsm.ts.
  *
+ * Fast (register) calls (TLFS `hypercall-interface.md` "XMM Fast Hypercall Input/Output"; spec
+ * §1.3 and OpenVMM's model of 7 register pairs): a 64-bit caller's register block is pair 0 =
+ * (RDX, R8) and pairs 1-6 = XMM0-XMM5, 112 bytes. The input occupies the first
+ * ceil(input/16) pairs; output, if the call has any, starts at the next pair and must fit in the
+ * rest. Input beyond 16 bytes is "XMM fast input" (CPUID 0x40000003 EDX bit 4), any output is
+ * "XMM fast output" (EDX bit 15); using either while it is not advertised raises #UD (TLFS).
+ * Both are advertised (cpuid.ts). A block that does not fit → HV_STATUS_INVALID_HYPERCALL_INPUT
+ * (OpenVMM). A 32-bit caller has only pair 0 (EBX:ECX, EDI:ESI) and no fast output (OpenVMM;
+ * the TLFS offers XMM output to x64 only). Input registers are left unmodified; output
+ * registers get the completed output bytes only (all of it for a successful simple call,
+ * completed elements for a rep call, nothing for a failed simple call), other bytes unchanged.
+ *
  * Hypercall definitions live one per module in ./hypercalls/ and register here.
  */
 
 import type { Vtl } from "../core/vtl.ts";
 import { PAGE_SIZE } from "../memory/guest_memory.ts";
 import { RIGHT_R, RIGHT_W } from "../cpu/host.ts";
-import { CS, R8, RAX, RBX, RCX, RDI, RDX, RSI, SEG_ATTR_L } from "../cpu/regs.ts";
+import { CS, R8, RAX, RBX, RCX, RDI, RDX, RSI, SEG_ATTR_L, VEC_UD } from "../cpu/regs.ts";
 import {
   HV_STATUS_ACCESS_DENIED,
   HV_STATUS_INVALID_ALIGNMENT,
@@ -18,12 +30,15 @@ import {
   HV_STATUS_INVALID_HYPERCALL_INPUT,
   HV_STATUS_NAMES,
   HV_STATUS_SUCCESS,
+  HV_X64_HYPERCALL_XMM_INPUT_AVAILABLE,
+  HV_X64_HYPERCALL_XMM_OUTPUT_AVAILABLE,
   HvCallVtlCall,
   HvCallVtlReturn,
   HYPERCALL_NAMES,
 } from "./hvdef.ts";
 import type { HvVp, Partition } from "./partition.ts";
 import { toHex } from "./bytes.ts";
+import { hvFeaturesEdx } from "./cpuid.ts";
 
 /** What a hypercall handler sees. */
 export interface HypercallContext {
@@ -76,6 +91,73 @@ const HV_STATUS_TIMEOUT = 0x78;
 
 /** Largest input block read (a page) and the largest output (a page). */
 const MAX_BLOCK = PAGE_SIZE;
+
+/** Fast register pairs: (RDX, R8) and XMM0-XMM5 for 64-bit callers. */
+export const FAST_PAIRS_X64 = 7;
+
+/** Where a fast call's input and output live in the register block, or why it cannot run. */
+export type FastLayout =
+  | { readonly kind: "ok"; readonly inPairs: number; readonly outPair: number }
+  | { readonly kind: "ud" }
+  | { readonly kind: "invalid" };
+
+/**
+ * The register layout of a fast call with `inLen` input and `outLen` output bytes (module
+ * comment): "ud" when it needs XMM input/output that `featuresEdx` (CPUID 0x40000003 EDX) does
+ * not advertise, "invalid" when it does not fit.
+ */
+export function fastLayout(
+  inLen: number,
+  outLen: number,
+  x64: boolean,
+  featuresEdx: number,
+): FastLayout {
+  const inPairs = Math.ceil(inLen / 16), outPairs = Math.ceil(outLen / 16);
+  if (!x64) return inPairs <= 1 && outPairs === 0 ? ok(inPairs) : { kind: "invalid" };
+  if (inPairs > 1 && (featuresEdx & HV_X64_HYPERCALL_XMM_INPUT_AVAILABLE) === 0) {
+    return { kind: "ud" };
+  }
+  if (outPairs > 0 && (featuresEdx & HV_X64_HYPERCALL_XMM_OUTPUT_AVAILABLE) === 0) {
+    return { kind: "ud" };
+  }
+  if (inPairs + outPairs > FAST_PAIRS_X64) return { kind: "invalid" };
+  return ok(inPairs);
+}
+
+function ok(inPairs: number): FastLayout {
+  return { kind: "ok", inPairs, outPair: inPairs };
+}
+
+/** The 112-byte fast register block of a 64-bit caller (or the 16 bytes of a 32-bit one). */
+function readFastBlock(cpu: HvVp["cpu"], x64: boolean): Uint8Array {
+  const b = new Uint8Array(FAST_PAIRS_X64 * 16);
+  const dv = new DataView(b.buffer);
+  dv.setInt32(0, x64 ? cpu.lo[RDX]! : cpu.lo[RCX]!, true);
+  dv.setInt32(4, x64 ? cpu.hi[RDX]! : cpu.lo[RBX]!, true);
+  dv.setInt32(8, x64 ? cpu.lo[R8]! : cpu.lo[RSI]!, true);
+  dv.setInt32(12, x64 ? cpu.hi[R8]! : cpu.lo[RDI]!, true);
+  if (x64) { for (let i = 0; i < 24; i++) dv.setInt32(16 + 4 * i, cpu.xmm[i]!, true); }
+  return b;
+}
+
+/**
+ * Writes `bytes` into a 64-bit caller's register block at byte `at` (pair 0 = RDX, R8; pairs
+ * 1-6 = XMM0-5); the registers' other bytes keep their values.
+ */
+function writeFastBlock(cpu: HvVp["cpu"], at: number, bytes: Uint8Array): void {
+  const b = readFastBlock(cpu, true);
+  b.set(bytes, at);
+  const dv = new DataView(b.buffer);
+  const first = Math.floor(at / 4), end = Math.ceil((at + bytes.length) / 4);
+  for (let w = first; w < end; w++) {
+    const v = dv.getInt32(w * 4, true);
+    if (w < 4) {
+      const r = w < 2 ? RDX : R8;
+      if (w & 1) cpu.hi[r] = v;
+      else cpu.lo[r] = v;
+    } else cpu.xmm[w - 4] = v;
+  }
+}
 
 /** Hooks the ABI needs from the VSM layer (set by vsm.ts to avoid an import cycle). */
 export const vtlSwitchCalls: {
@@ -175,6 +257,8 @@ export function hypercall(p: Partition, vp: HvVp): void {
   let outputBytes: Uint8Array = new Uint8Array(0);
   let inputHex = "";
   let outputHex = "";
+  /** Fast calls: byte offset of the output in the register block (-1: memory form). */
+  let fastOut = -1;
   run: {
     if (def === undefined) {
       status = HV_STATUS_INVALID_HYPERCALL_CODE;
@@ -191,18 +275,18 @@ export function hypercall(p: Partition, vp: HvVp): void {
     const inLen = def.inputHeader + varHdr * 8 + (def.rep ? def.inputElement * repCount : 0);
     const outLen = def.rep ? def.output * repCount : def.output;
     if (fast) {
-      // Register input: RDX, R8 (x64) or EBX:ECX, EDI:ESI — 16 bytes. XMM fast input is not
-      // advertised, so a longer block is invalid; fast calls cannot return output.
-      if (inLen > 16 || outLen > 0) {
+      const layout = fastLayout(inLen, outLen, x64, hvFeaturesEdx(p));
+      if (layout.kind === "ud") {
+        // XMM fast input/output while not advertised (TLFS §3.7): #UD at the VMCALL.
+        cpu.rip = rip;
+        cpu.raise(VEC_UD);
+      }
+      if (layout.kind !== "ok") {
         status = HV_STATUS_INVALID_HYPERCALL_INPUT;
         break run;
       }
-      const regs = new DataView(new ArrayBuffer(16));
-      regs.setInt32(0, x64 ? cpu.lo[RDX]! : cpu.lo[RCX]!, true);
-      regs.setInt32(4, x64 ? cpu.hi[RDX]! : cpu.lo[RBX]!, true);
-      regs.setInt32(8, x64 ? cpu.lo[R8]! : cpu.lo[RSI]!, true);
-      regs.setInt32(12, x64 ? cpu.hi[R8]! : cpu.lo[RDI]!, true);
-      inputBytes = new Uint8Array(regs.buffer, 0, inLen);
+      fastOut = layout.outPair * 16;
+      inputBytes = readFastBlock(cpu, x64).slice(0, inLen);
     } else {
       if ((inLen > 0 && inGpa % 8 !== 0) || (outLen > 0 && outGpa % 8 !== 0)) {
         status = HV_STATUS_INVALID_ALIGNMENT;
@@ -274,7 +358,10 @@ export function hypercall(p: Partition, vp: HvVp): void {
     let written: Uint8Array = new Uint8Array(0);
     if (def.rep) written = outputBytes.subarray(repStart * def.output, repsDone * def.output);
     else if (status === HV_STATUS_SUCCESS) written = outputBytes;
-    if (written.length > 0) {
+    if (written.length > 0 && fastOut >= 0) {
+      writeFastBlock(cpu, fastOut + (def.rep ? repStart * def.output : 0), written);
+      outputHex = toHex(written.subarray(0, 256));
+    } else if (written.length > 0) {
       const at = outGpa + (def.rep ? repStart * def.output : 0);
       if (!guestWrite(p, vp, callerVtl, at, written)) {
         p.emitter.emit(vp.index, "vtl_fault", {

@@ -1,8 +1,8 @@
 /**
  * Synthetic MSRs (TLFS Appendix C, spec/vsm.md §7.1). Which are per VTL follows spec §4.2:
- * GUEST_OS_ID, HYPERCALL, VP_ASSIST_PAGE and the APIC MSRs are private per VTL; VP_INDEX,
- * TIME_REF_COUNT and the frequencies are shared. Writes are `msr` events. Anything else is not
- * implemented (and not advertised in CPUID): #GP.
+ * GUEST_OS_ID, HYPERCALL, REFERENCE_TSC, VP_ASSIST_PAGE and the APIC MSRs are private per VTL;
+ * VP_INDEX, TIME_REF_COUNT and the frequencies are shared. Writes are `msr` events. Anything else
+ * is not implemented (and not advertised in CPUID): #GP.
  */
 
 import type { Vtl } from "../core/vtl.ts";
@@ -13,6 +13,7 @@ import {
   HV_X64_MSR_GUEST_OS_ID,
   HV_X64_MSR_HYPERCALL,
   HV_X64_MSR_ICR,
+  HV_X64_MSR_REFERENCE_TSC,
   HV_X64_MSR_TIME_REF_COUNT,
   HV_X64_MSR_TPR,
   HV_X64_MSR_TSC_FREQUENCY,
@@ -24,10 +25,15 @@ import {
 import { hexOf } from "./hypercall.ts";
 import type { HvVp, Partition } from "./partition.ts";
 import { isSynicMsr } from "./synic.ts";
+import { referenceTimeAt } from "./reference_tsc.ts";
+import { eoiAssistDetach } from "./eoi_assist.ts";
 
-/** Reference time (100 ns units) from the global instruction count. */
+/**
+ * Reference time (100 ns units) from the global instruction count: floor(now × 10^7 / tscHz),
+ * exactly what the reference TSC page computes from the TSC (reference_tsc.ts).
+ */
 export function referenceTime(p: Partition, now: number): number {
-  return Math.floor(now * 10_000_000 / p.config.tscHz);
+  return referenceTimeAt(now, p.config.tscHz);
 }
 
 function put(out: Int32Array, n: number): void {
@@ -59,6 +65,12 @@ export function readSynthMsr(
     }
     case HV_X64_MSR_HYPERCALL: {
       const v = p.hypercallMsr.get(vtl);
+      out[0] = v[0];
+      out[1] = v[1];
+      return true;
+    }
+    case HV_X64_MSR_REFERENCE_TSC: {
+      const v = p.referenceTscMsr.get(vtl);
       out[0] = v[0];
       out[1] = v[1];
       return true;
@@ -149,9 +161,20 @@ function write(p: Partition, vp: HvVp, vtl: Vtl, msr: number, lo: number, hi: nu
       if (oldGpn !== newGpn || enable) p.setHypercallPage(vtl, newGpn, oldGpn);
       return true;
     }
+    case HV_X64_MSR_REFERENCE_TSC: {
+      // TLFS §12.7: bit 0 Enable, 11:1 RsvdP (stored as written), 63:12 GPFN. "If the
+      // specified base address is beyond the end of the partition's GPA space, the reference TSC
+      // page will not be accessible to the guest": no #GP, no overlay.
+      p.referenceTscMsr.set(vtl, [lo, hi]);
+      const on = (lo & 1) !== 0 && gpfnOk(p, lo, hi);
+      p.setReferenceTscOverlay(vtl, on ? (hi >>> 0) * 1048576 + (lo >>> 12) : null);
+      return true;
+    }
     case HV_X64_MSR_VP_ASSIST_PAGE: {
       if (lo & 0xffe) return false; // RsvdP bits 11:1 (OpenVMM: #GP)
       if ((lo & 1) && !gpfnOk(p, lo, hi)) return false;
+      // An EOI the guest made through the EOI assist bit is taken before the page goes away.
+      eoiAssistDetach(p, vp, vtl);
       const old = vp.assistMsr.get(vtl);
       const oldGpn = (old[0] & 1) ? (old[1] >>> 0) * 1048576 + (old[0] >>> 12) : null;
       const newGpn = (lo & 1) ? (hi >>> 0) * 1048576 + (lo >>> 12) : null;

@@ -26,6 +26,7 @@ import { PAGE_SIZE } from "../memory/guest_memory.ts";
 import type { GuestMemory } from "../memory/guest_memory.ts";
 import { PROT_KX, PROT_UX, VtlProtections } from "../memory/protection.ts";
 import { buildHypercallPage } from "./hypercall_page.ts";
+import { ReferenceTscPage } from "./reference_tsc.ts";
 import type { SynIC } from "./synic.ts";
 
 export type HvProfile = "hyperv" | "kvm-rfc";
@@ -37,6 +38,26 @@ export interface HvConfig {
   /** TSC frequency in Hz (one retired instruction = one TSC tick). */
   readonly tscHz: number;
   readonly apicHz: number;
+  /** SynIC connections for HvCallPostMessage / HvCallSignalEvent (machine config). */
+  readonly connections: readonly HvConnection[];
+}
+
+/**
+ * A connection and the port it is bound to (TLFS §11 "Ports and Connections"). There is no root
+ * partition to create ports, so the machine config lists them; every VTL of the partition may
+ * use them. The port's ID is the connection's ID.
+ */
+export interface HvConnection {
+  /** HV_CONNECTION_ID (24 bits). */
+  readonly id: number;
+  readonly kind: "event" | "message";
+  /** Target VP index, VTL and SINT of the port. */
+  readonly vp: number;
+  readonly vtl: number;
+  readonly sint: number;
+  /** Event ports: BaseFlagNumber and FlagCount (FlagNumber must be below FlagCount). */
+  readonly flag?: number;
+  readonly flagCount?: number;
 }
 
 /** The xAPIC MMIO page. */
@@ -88,6 +109,11 @@ export class HvVp {
   tlbFlushInhibit = false;
   /** A flush hypercall by this VTL waits for TLB locks on other VPs to go (-1: not waiting). */
   waitTlbVtl = -1;
+  /**
+   * Per VTL: the vector delivered with "No EOI required" set in the VP assist page whose EOI
+   * the guest may perform by clearing that bit (TLFS "EOI Assist"), or -1 (eoi_assist.ts).
+   */
+  readonly eoiAssistVector: number[];
 
   constructor(index: number, cpu: Cpu, vtlCount: number, lapics: VtlArray<Lapic>) {
     this.index = index;
@@ -104,6 +130,7 @@ export class HvVp {
     this.crInterceptCr4Mask = new Array(vtlCount).fill(0);
     this.crInterceptMiscEnableMask = new Array(vtlCount).fill(0);
     this.pendingEvent = new Array(vtlCount).fill(null);
+    this.eoiAssistVector = new Array(vtlCount).fill(-1);
   }
 
   isEnabled(v: Vtl): boolean {
@@ -145,6 +172,17 @@ export class Partition {
   readonly hypercallPage: VtlArray<number>;
   readonly protections: VtlProtections;
   readonly vps: HvVp[] = [];
+  /**
+   * HV_X64_MSR_REFERENCE_TSC per VTL (private per VTL, spec §4.2), as written: bit 0 Enable,
+   * 11:1 RsvdP (kept), 63:12 GPFN.
+   */
+  readonly referenceTscMsr: VtlArray<[number, number]>;
+  /** Where each VTL's reference TSC page overlay is installed, or -1. */
+  readonly referenceTscGpn: VtlArray<number>;
+  /** The partition-wide reference TSC page (TLFS §12.7): one page seen by every VTL. */
+  readonly referenceTsc: ReferenceTscPage;
+  /** The configured SynIC connections by HV_CONNECTION_ID. */
+  readonly connections: ReadonlyMap<number, HvConnection>;
 
   constructor(mem: GuestMemory, config: HvConfig, emitter: Emitter) {
     this.mem = mem;
@@ -156,6 +194,10 @@ export class Partition {
     this.hypercallMsr = new VtlArray(this.vtlCount, () => [0, 0] as [number, number]);
     this.hypercallPage = new VtlArray(this.vtlCount, () => -1);
     this.protections = new VtlProtections(mem.ramPages);
+    this.referenceTscMsr = new VtlArray(this.vtlCount, () => [0, 0] as [number, number]);
+    this.referenceTscGpn = new VtlArray(this.vtlCount, () => -1);
+    this.referenceTsc = new ReferenceTscPage(config.tscHz);
+    this.connections = new Map(config.connections.map((c) => [c.id, c]));
   }
 
   get maxVtl(): number {
@@ -261,6 +303,57 @@ export class Partition {
     vp.cpu.flushTlbAll();
     vp.cpu.brk = true;
     return e.host * PAGE_SIZE;
+  }
+
+  /**
+   * Installs the reference TSC page overlay of `vtl` at `gpn` on every VP, or removes it (null)
+   * (TLFS §12.7). The page is partition-wide (one host page for every VTL), read-only: a write
+   * raises #GP, as for the hypercall page (the TLFS only says the guest reads it); not executable.
+   * Like every overlay it hides the RAM below and ignores that RAM's VTL protections.
+   */
+  setReferenceTscOverlay(vtl: Vtl, gpn: number | null): void {
+    const old = this.referenceTscGpn.get(vtl);
+    if (old >= 0) { for (const vp of this.vps) vp.overlays.get(vtl).delete(old); }
+    this.referenceTscGpn.set(vtl, gpn ?? -1);
+    if (gpn !== null) {
+      if (!this.referenceTsc.allocated) {
+        this.referenceTsc.attach(this.mem, this.mem.allocPage() * PAGE_SIZE);
+      }
+      const host = this.referenceTsc.hostOffset / PAGE_SIZE;
+      const enc = host * 32 + (RIGHT_R | RIGHT_GP_ON_VIOLATION);
+      for (const vp of this.vps) vp.overlays.get(vtl).set(gpn, enc);
+    }
+    this.flushAllTlbs();
+  }
+
+  /**
+   * Re-evaluates whether every VP's TSC in every VTL is the instruction count (offset 0): the
+   * reference TSC page is valid only then (reference_tsc.ts). Called after IA32_TSC writes.
+   */
+  refreshReferenceTsc(): void {
+    let zero = true;
+    for (const vp of this.vps) {
+      for (const [v, ctx] of vp.contexts.entries()) {
+        const off = v === vp.activeVtl ? vp.cpu.tscOffset : ctx.tscOffset;
+        if (off !== 0) zero = false;
+      }
+    }
+    this.referenceTsc.tscOffsetsChanged(this.mem, zero);
+  }
+
+  /**
+   * Hypervisor state not covered elsewhere by the machine's state hash, as words; empty while
+   * none of it has left its reset value (so hashes of runs that never use it are unchanged).
+   */
+  extraStateWords(): number[] {
+    const w: number[] = [];
+    for (const m of this.referenceTscMsr.values()) if (m[0] !== 0 || m[1] !== 0) w.push(1);
+    for (const vp of this.vps) for (const v of vp.eoiAssistVector) if (v >= 0) w.push(2);
+    if (w.length === 0) return w;
+    for (const m of this.referenceTscMsr.values()) w.push(m[0], m[1]);
+    w.push(this.referenceTsc.sequence);
+    for (const vp of this.vps) w.push(...vp.eoiAssistVector);
+    return w;
   }
 
   /** Host offset of byte `off` of (vp, vtl)'s VP assist page, or -1 if it is not enabled. */

@@ -196,6 +196,17 @@ table.set(0x00090003, {
     return HV_STATUS_SUCCESS;
   },
 });
+// HvRegisterReferenceTsc (0x00090017): the VTL's HV_X64_MSR_REFERENCE_TSC (TLFS §12.7), read-only
+// here (the guest writes it through the MSR, which maps the page).
+table.set(0x00090017, {
+  get: (p, _vp, vtl, _ctx, v) => {
+    const m = p.referenceTscMsr.get(vtl);
+    v[0] = m[0];
+    v[1] = m[1];
+    v[2] = v[3] = 0;
+    return HV_STATUS_SUCCESS;
+  },
+});
 table.set(0x00090013, {
   get: (_p, vp, vtl, _ctx, v) => {
     const m = vp.assistMsr.get(vtl);

@@ -47,6 +47,7 @@
  */
 
 import { hex64, toUnum } from "../cpu/u64.ts";
+import { icountForReferenceTime, referenceTimeAt } from "./reference_tsc.ts";
 
 export const HV_X64_MSR_STIMER0_CONFIG = 0x400000b0;
 export const HV_X64_MSR_STIMER0_COUNT = 0x400000b1;
@@ -71,25 +72,22 @@ export const HV_STIMER_SINTX_SHIFT = 16;
 /** Bits that are not RsvdZ in the low half (the high half is all RsvdZ). */
 export const HV_STIMER_CONFIG_VALID = 0x000f1fff;
 
-/** Reference time (100 ns) at global instruction count `icount`: the msrs.ts formula. */
+/**
+ * Reference time (100 ns) at global instruction count `icount`: floor(icount × 10^7 / tscHz),
+ * exact (reference_tsc.ts; the same value HV_X64_MSR_TIME_REF_COUNT and the reference TSC page
+ * give).
+ */
 export function refTimeAt(icount: number, tscHz: number): number {
-  return Math.floor(icount * 10_000_000 / tscHz);
+  return referenceTimeAt(icount, tscHz);
 }
 
 /**
  * The smallest instruction count whose reference time (`refTimeAt`) is ≥ `ref`: where the
  * machine must stop to fire a timer due at `ref`. Infinity stays Infinity; a due time in the past
- * gives an icount in the past (the machine clamps it to now). Exact with respect to `refTimeAt`
- * (a floating-point first guess, corrected in both directions; refTimeAt is monotonic).
+ * gives an icount in the past (the machine clamps it to now). Exact (reference_tsc.ts).
  */
 export function icountForRefTime(ref: number, tscHz: number): number {
-  if (ref === Infinity) return Infinity;
-  if (ref <= 0) return 0;
-  let c = Math.ceil(ref * tscHz / 10_000_000);
-  if (c >= 2 ** 52) return c; // beyond exact integer steps; unreachable in practice
-  for (let i = 0; i < 64 && c > 0 && refTimeAt(c - 1, tscHz) >= ref; i++) c--;
-  for (let i = 0; i < 64 && refTimeAt(c, tscHz) < ref; i++) c++;
-  return c;
+  return icountForReferenceTime(ref, tscHz);
 }
 
 /** What the timers need from their owner (the SynIC of the same (VP, VTL)). */

@@ -141,6 +141,8 @@ interface QueuedMessage {
   readonly message: Uint8Array;
   /** Timer index for HvMessageTypeTimerExpired messages of this SynIC's timers, else -1. */
   readonly timer: number;
+  /** The port (connection ID) of a guest message (HvCallPostMessage), else -1. */
+  readonly port: number;
 }
 
 export interface SynicSnapshot {
@@ -148,8 +150,11 @@ export interface SynicSnapshot {
   simp: string;
   siefp: string;
   sint: string[];
-  /** Per SINT, the queued messages in order: 256-byte hex and the owning timer (or null). */
-  queues: { message: string; timer: number | null }[][];
+  /**
+   * Per SINT, the queued messages in order: 256-byte hex, the owning timer (or null) and, for
+   * guest messages only, the port.
+   */
+  queues: { message: string; timer: number | null; port?: number }[][];
   timers: ReturnType<SyntheticTimers["snapshot"]>;
 }
 
@@ -319,11 +324,22 @@ export class SynIC {
 
   /**
    * Posts a 256-byte HV_MESSAGE to SINT `sint` (TLFS §11 "Messages"). The caller's MessageFlags
-   * are ignored (MessagePending is managed here). Throws RangeError for a bad SINT, a message
-   * that is not 256 bytes, or MessageType = HvMessageTypeNone.
+   * are ignored (MessagePending is managed here). `port`: the connection ID of a guest message
+   * (HvCallPostMessage), counted by `queuedFor` while it waits in the queue. Throws RangeError for
+   * a bad SINT, a message that is not 256 bytes, or MessageType = HvMessageTypeNone.
    */
-  post(sint: number, message: Uint8Array): SynicOutcome {
-    return this.#post(sint, message, -1);
+  post(sint: number, message: Uint8Array, port = -1): SynicOutcome {
+    return this.#post(sint, message, -1, port);
+  }
+
+  /**
+   * How many messages of `port` wait in SINT `sint`'s queue (not yet in the SIM slot): the
+   * port's guest message buffers in use (TLFS §11 "Guest Message Buffers").
+   */
+  queuedFor(sint: number, port: number): number {
+    let n = 0;
+    for (const e of this.#queues[sint]!) if (e.port === port) n++;
+    return n;
   }
 
   /**
@@ -345,7 +361,7 @@ export class SynIC {
     return "ready";
   }
 
-  #post(sint: number, message: Uint8Array, timer: number): SynicOutcome {
+  #post(sint: number, message: Uint8Array, timer: number, port = -1): SynicOutcome {
     if (!(sint >= 0 && sint < HV_SYNIC_SINT_COUNT)) throw new RangeError(`bad SINT ${sint}`);
     if (message.length !== HV_MESSAGE_SIZE) {
       throw new RangeError(`HV_MESSAGE must be 256 bytes, got ${message.length}`);
@@ -368,7 +384,7 @@ export class SynIC {
       this.env.event(sint, type, "dropped");
       return "dropped";
     }
-    q.push({ message: message.slice(), timer });
+    q.push({ message: message.slice(), timer, port });
     this.#setPending(sint);
     this.env.event(sint, type, "pending");
     return "pending";
@@ -507,7 +523,11 @@ export class SynIC {
       siefp: hex64(this.siefp[0]!, this.siefp[1]!),
       sint,
       queues: this.#queues.map((q) =>
-        q.map((e) => ({ message: toHex(e.message), timer: e.timer < 0 ? null : e.timer }))
+        q.map((e) => ({
+          message: toHex(e.message),
+          timer: e.timer < 0 ? null : e.timer,
+          ...(e.port >= 0 ? { port: e.port } : {}),
+        }))
       ),
       timers: this.timers.snapshot(),
     };

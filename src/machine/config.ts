@@ -30,6 +30,30 @@ export interface InitrdIdentity {
   readonly size: number;
 }
 
+/**
+ * A SynIC connection for HvCallSignalEvent / HvCallPostMessage (TLFS §11 "Ports and
+ * Connections"): the connection ID and the port it is bound to — the target VP, VTL and SINT,
+ * and for an event port its flag range (BaseFlagNumber `flag`, FlagCount `flagCount`). There is
+ * no root partition to create ports, so the config lists them.
+ */
+export type ConnectionConfig =
+  | {
+    readonly id: number;
+    readonly kind: "event";
+    readonly vp: number;
+    readonly vtl: number;
+    readonly sint: number;
+    readonly flag: number;
+    readonly flagCount: number;
+  }
+  | {
+    readonly id: number;
+    readonly kind: "message";
+    readonly vp: number;
+    readonly vtl: number;
+    readonly sint: number;
+  };
+
 export interface MachineConfig {
   readonly vps: number;
   /** Highest VTL the guest may enable (0..15). */
@@ -53,6 +77,8 @@ export interface MachineConfig {
   /** Kernel command line (boot protocols and fw_cfg). */
   readonly cmdline: string;
   readonly loader: LoaderConfig;
+  /** SynIC connections (empty: HvCallSignalEvent/PostMessage fail with INVALID_CONNECTION_ID). */
+  readonly connections: readonly ConnectionConfig[];
 }
 
 export const DEFAULT_CONFIG: MachineConfig = {
@@ -69,6 +95,7 @@ export const DEFAULT_CONFIG: MachineConfig = {
   startEpochSeconds: 1_767_225_600, // 2026-01-01T00:00:00Z
   cmdline: "",
   loader: { kind: "builtin" },
+  connections: [],
 };
 
 export class ConfigError extends Error {
@@ -89,6 +116,57 @@ function str(v: unknown, name: string): string {
     throw new ConfigError(`invalid config: ${name} must be a string, got ${JSON.stringify(v)}`);
   }
   return v;
+}
+
+/** At most this many connections. */
+const MAX_CONNECTIONS = 256;
+
+/**
+ * Validates `connections` against the already validated VP count and MaximumVtl. Event
+ * connections get defaults flag 0, flagCount 1; IDs are HV_CONNECTION_ID values (24 bits),
+ * unique.
+ */
+function connectionsOf(raw: unknown, vps: number, maxVtl: number): ConnectionConfig[] {
+  if (!Array.isArray(raw) || raw.length > MAX_CONNECTIONS) {
+    throw new ConfigError(
+      `invalid config: connections must be an array of at most ${MAX_CONNECTIONS} objects`,
+    );
+  }
+  const seen = new Set<number>();
+  return raw.map((c: unknown, i) => {
+    const at = `connections[${i}]`;
+    if (typeof c !== "object" || c === null || Array.isArray(c)) {
+      throw new ConfigError(`invalid config: ${at} must be an object`);
+    }
+    const o = c as Record<string, unknown>;
+    const kind = o.kind;
+    if (kind !== "event" && kind !== "message") {
+      throw new ConfigError(
+        `invalid config: ${at}.kind must be "event" or "message", got ${JSON.stringify(kind)}`,
+      );
+    }
+    const allowed = kind === "event"
+      ? ["id", "kind", "vp", "vtl", "sint", "flag", "flagCount"]
+      : ["id", "kind", "vp", "vtl", "sint"];
+    for (const k of Object.keys(o)) {
+      if (!allowed.includes(k)) {
+        throw new ConfigError(`invalid config: unknown field "${k}" in ${at} (${kind})`);
+      }
+    }
+    const id = int(o.id, `${at}.id`, 0, 0xffffff);
+    if (seen.has(id)) throw new ConfigError(`invalid config: ${at}.id ${id} is not unique`);
+    seen.add(id);
+    const base = {
+      id,
+      vp: int(o.vp, `${at}.vp`, 0, vps - 1),
+      vtl: int(o.vtl, `${at}.vtl`, 0, maxVtl),
+      sint: int(o.sint, `${at}.sint`, 0, 15),
+    };
+    if (kind === "message") return { id, kind, vp: base.vp, vtl: base.vtl, sint: base.sint };
+    const flag = int(o.flag ?? 0, `${at}.flag`, 0, 2047);
+    const flagCount = int(o.flagCount ?? 1, `${at}.flagCount`, 1, 2048 - flag);
+    return { id, kind, vp: base.vp, vtl: base.vtl, sint: base.sint, flag, flagCount };
+  });
 }
 
 /** Validates an untrusted config object (from a trace header or the CLI). */
@@ -142,9 +220,11 @@ export function validateConfig(raw: unknown): MachineConfig {
     }
     loader = { kind: "image", initrd };
   } else throw new ConfigError(`invalid config: unknown loader ${JSON.stringify(loaderRaw)}`);
+  const vps = int(get("vps"), "vps", 1, 64);
+  const maxVtl = int(get("maxVtl"), "maxVtl", 0, 15);
   return {
-    vps: int(get("vps"), "vps", 1, 64),
-    maxVtl: int(get("maxVtl"), "maxVtl", 0, 15),
+    vps,
+    maxVtl,
     memMiB: int(get("memMiB"), "memMiB", 2, 3072),
     hvProfile,
     tscHz,
@@ -161,6 +241,7 @@ export function validateConfig(raw: unknown): MachineConfig {
     startEpochSeconds: int(get("startEpochSeconds"), "startEpochSeconds", 0, 2 ** 40),
     cmdline: str(get("cmdline"), "cmdline"),
     loader,
+    connections: connectionsOf(get("connections"), vps, maxVtl),
   };
 }
 
@@ -170,5 +251,6 @@ export function configToJson(c: MachineConfig): Record<string, unknown> {
   return {
     ...c,
     loader: l.kind === "image" ? { ...l, initrd: l.initrd && { ...l.initrd } } : { ...l },
+    connections: c.connections.map((x) => ({ ...x })),
   };
 }

@@ -135,6 +135,7 @@ export class Machine {
       profile: config.hvProfile,
       tscHz: config.tscHz,
       apicHz: config.apicHz,
+      connections: config.connections,
     }, this);
     for (let i = 0; i < config.vps; i++) {
       const vp = new Vp(this, i);
@@ -652,6 +653,7 @@ export class Machine {
     for (const v of p.vsmConfig.values()) h.word(v);
     for (const v of p.guestOsId.values()) h.words(v);
     for (const v of p.hypercallMsr.values()) h.words(v);
+    h.words(p.extraStateWords()); // empty unless the reference TSC page or EOI assist was used
     for (const owner of p.protections.owners()) {
       h.word(owner);
       const a = p.protections.maskArray(owner)!;

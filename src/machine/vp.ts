@@ -17,6 +17,7 @@ import { SynIC, type SynicEnv } from "../hv/synic.ts";
 import { crWriteIntercepted, msrWriteIntercepted } from "../hv/register_intercepts.ts";
 import { tlbLocked } from "../hv/hypercalls/flush.ts";
 import { checkVina, takePreempted } from "../hv/vsm.ts";
+import { eoiAssistAck, eoiAssistSync } from "../hv/eoi_assist.ts";
 import type { Machine } from "./machine.ts";
 
 export class Vp implements CpuHost {
@@ -81,6 +82,7 @@ export class Vp implements CpuHost {
   }
 
   #lapicChanged(vtl: Vtl): void {
+    eoiAssistSync(this.machine.partition, this.hv, vtl);
     const active = this.hv.activeVtl;
     if (vtl === active) {
       this.cpu.intrPending = true;
@@ -122,11 +124,18 @@ export class Vp implements CpuHost {
   }
 
   mmioRead(gpa: number, size: 1 | 2 | 4): number {
+    this.#apicAccess(gpa >= 0xfee00000 && gpa < 0xfee01000);
     return this.machine.mmioRead(this, gpa, size);
   }
 
   mmioWrite(gpa: number, size: 1 | 2 | 4, value: number): void {
+    this.#apicAccess(gpa >= 0xfee00000 && gpa < 0xfee01000);
     this.machine.mmioWrite(this, gpa, size, value);
+  }
+
+  /** Before the active VTL's APIC is read or written: settle a lazy EOI (hv/eoi_assist.ts). */
+  #apicAccess(isApic: boolean): void {
+    if (isApic) eoiAssistSync(this.machine.partition, this.hv, this.hv.activeVtl);
   }
 
   ioIn(port: number, size: 1 | 2 | 4): number {
@@ -138,6 +147,7 @@ export class Vp implements CpuHost {
   }
 
   rdmsr(index: number, out: Int32Array): boolean {
+    this.#apicAccess(isApicMsr(index));
     if (isSynthMsr(index)) {
       return readSynthMsr(this.machine.partition, this.hv, index, this.machine.now(), out);
     }
@@ -145,6 +155,7 @@ export class Vp implements CpuHost {
   }
 
   wrmsr(index: number, lo: number, hi: number): boolean {
+    this.#apicAccess(isApicMsr(index));
     if (isSynthMsr(index)) return writeSynthMsr(this.machine.partition, this.hv, index, lo, hi);
     return this.hv.lapic.writeMsr(index, lo, hi);
   }
@@ -178,8 +189,13 @@ export class Vp implements CpuHost {
   }
 
   interruptAck(): number {
+    const p = this.machine.partition, vtl = this.hv.activeVtl;
+    eoiAssistSync(p, this.hv, vtl);
     const v = this.hv.lapic.ack();
-    if (v >= 0) return v;
+    if (v >= 0) {
+      eoiAssistAck(p, this.hv, vtl, v);
+      return v;
+    }
     return this.machine.extIntPending(this) ? this.machine.extIntAck() : -1;
   }
 
@@ -216,4 +232,14 @@ export class Vp implements CpuHost {
   onShutdown(reason: string): void {
     this.machine.shutdown(this, reason);
   }
+
+  tscWritten(): void {
+    // The partition-wide reference TSC page is valid only while no TSC is offset (TLFS §12.7).
+    this.machine.partition.refreshReferenceTsc();
+  }
+}
+
+/** x2APIC registers and the Hyper-V APIC MSRs (HV_X64_MSR_EOI, _ICR, _TPR). */
+function isApicMsr(index: number): boolean {
+  return (index >= 0x800 && index <= 0x8ff) || (index >= 0x40000070 && index <= 0x40000072);
 }

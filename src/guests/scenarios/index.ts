@@ -13,6 +13,7 @@ import { buildVsmTranslate } from "./vsm_translate.ts";
 import { buildVsmRegisters } from "./vsm_registers.ts";
 import { buildVsmNegative } from "./vsm_negative.ts";
 import { buildVsmSmp } from "./vsm_smp.ts";
+import { buildVsmHvExtras } from "./vsm_hv_extras.ts";
 
 export const SCENARIOS: Record<string, () => BuiltinGuest> = {
   "vsm-basics": buildVsmBasics,
@@ -26,5 +27,6 @@ export const SCENARIOS: Record<string, () => BuiltinGuest> = {
   "vsm-registers": buildVsmRegisters,
   "vsm-negative": buildVsmNegative,
   "vsm-smp": buildVsmSmp,
+  "vsm-hv-extras": buildVsmHvExtras,
   ...CPU_TESTS,
 };

@@ -205,28 +205,29 @@ export function buildVsmNegative(): BuiltinGuest {
     3,
     ST.INVALID_PARAMETER, // EnablePartitionVtl(TargetVtl 0) from the input page
   );
-  // Fast calls whose input does not fit in RDX/R8 (XMM input not advertised, CPUID EDX bit 4).
+  // Fast calls whose input and output do not fit in the 112-byte register block (RDX, R8,
+  // XMM0-XMM5; TLFS §3.7 "XMM Fast Hypercall Input", CPUID 0x40000003 EDX bit 4 advertised).
   a.mov(eax, 0x40000003).cpuid().and(edx, 0x10);
-  k.expectEq("§2.4 XMM fast hypercall input not advertised", edx, 0);
+  k.expectEq("§2.4 XMM fast hypercall input advertised (CPUID 0x40000003 EDX bit 4)", edx, 0x10);
   expectHc(
-    "§3.7 fast GetVpRegisters (20-byte input) -> INVALID_HYPERCALL_INPUT",
-    GET1 | 0x10000n,
+    "§3.7 fast GetVpRegisters, 5 names: 36 input + 80 output bytes -> INVALID_HYPERCALL_INPUT",
+    0x0000_0005_0001_0050n,
     -1,
     0xfffffffe,
     3,
   );
   expectHc(
-    "§3.7 fast TranslateVirtualAddress (32 bytes) -> INVALID_HYPERCALL_INPUT",
-    0x10052,
+    "§3.7 fast ModifyVtlProtectionMask, 13 GPFNs (120 bytes) -> INVALID_HYPERCALL_INPUT",
+    0x0000_000d_0001_000cn,
     -1,
-    0xfffffffe,
-    3,
-  );
-  expectHc(
-    "§3.7 fast FlushVirtualAddressSpace (24 bytes) -> INVALID_HYPERCALL_INPUT",
-    0x10002,
     0,
-    1,
+    3,
+  );
+  expectHc(
+    "§3.7 fast SetVpRegisters, 4 elements (144 bytes) -> INVALID_HYPERCALL_INPUT",
+    0x0000_0004_0001_0051n,
+    -1,
+    0xfffffffe,
     3,
   );
   expectHc(

@@ -9,3 +9,5 @@ import "./start_virtual_processor.ts";
 import "./translate_virtual_address.ts";
 import "./flush.ts";
 import "./synthetic_cluster_ipi.ts";
+import "./signal_event.ts";
+import "./post_message.ts";
