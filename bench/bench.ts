@@ -19,6 +19,13 @@ import { memorySink, TraceWriter } from "../src/trace/writer.ts";
 import type { MachineConfig } from "../src/machine/config.ts";
 
 const rows: string[][] = [["benchmark", "instructions", "seconds", "MIPS", "notes"]];
+/** Rows as they complete (the Linux rows take minutes), then the aligned table at the end. */
+const progress = (r: string[]) => console.error(`bench: ${r.join(" | ")}`);
+const push = rows.push.bind(rows);
+rows.push = (...r: string[][]) => {
+  r.forEach(progress);
+  return push(...r);
+};
 
 async function runGuest(
   name: string,
