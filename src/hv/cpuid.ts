@@ -22,6 +22,7 @@ const PRIV_EAX = (1 << 0) | // AccessVpRunTimeReg: HV_X64_MSR_VP_RUNTIME (msrs.t
   (1 << 4) | // AccessIntrCtrlRegs: EOI/ICR/TPR MSRs, VP assist page
   (1 << 5) | // AccessHypercallMsrs: GUEST_OS_ID, HYPERCALL
   (1 << 6) | // AccessVpIndex
+  (1 << 7) | // AccessResetReg: HV_X64_MSR_RESET (msrs.ts)
   HV_ACCESS_PARTITION_REFERENCE_TSC | // bit 9: HV_X64_MSR_REFERENCE_TSC (reference_tsc.ts)
   (1 << 11); // AccessFrequencyRegs: TSC/APIC frequency MSRs
 // 0x40000003 EBX: partition privileges (high half).

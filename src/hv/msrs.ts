@@ -14,6 +14,7 @@ import {
   HV_X64_MSR_HYPERCALL,
   HV_X64_MSR_ICR,
   HV_X64_MSR_REFERENCE_TSC,
+  HV_X64_MSR_RESET,
   HV_X64_MSR_TIME_REF_COUNT,
   HV_X64_MSR_TPR,
   HV_X64_MSR_TSC_FREQUENCY,
@@ -78,6 +79,9 @@ export function readSynthMsr(
     case HV_X64_MSR_VP_INDEX:
       put(out, vp.index);
       return true;
+    case HV_X64_MSR_RESET: // reads as 0 (TLFS: writing bit 0 = 1 resets the partition)
+      put(out, 0);
+      return true;
     case HV_X64_MSR_VP_RUNTIME:
       put(out, referenceTime(p, vp.cpu.icount));
       return true;
@@ -134,6 +138,11 @@ function gpfnOk(p: Partition, gpfnLo: number, hi: number): boolean {
 function write(p: Partition, vp: HvVp, vtl: Vtl, msr: number, lo: number, hi: number): boolean {
   if (isSynicMsr(msr)) return vp.synics.get(vtl).writeMsr(msr, lo, hi);
   switch (msr) {
+    case HV_X64_MSR_RESET:
+      // Bit 0 = 1 resets the partition (bits 63:1 reserved; like KVM, no #GP for them). The
+      // machine ends the run with exit reason "reset" after this instruction.
+      if ((lo & 1) !== 0) p.resetRequested = true;
+      return true;
     case HV_X64_MSR_GUEST_OS_ID: {
       p.guestOsId.set(vtl, [lo, hi]);
       if (lo === 0 && hi === 0) {

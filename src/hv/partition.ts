@@ -160,6 +160,8 @@ export class Partition {
   readonly mem: GuestMemory;
   readonly config: HvConfig;
   readonly vtlCount: number;
+  /** HV_X64_MSR_RESET was written with bit 0 set: the machine resets (ends the run). */
+  resetRequested = false;
   readonly emitter: Emitter;
   /** Bit n set: VTL n enabled for the partition (VsmPartitionStatus.EnabledVtlSet). */
   enabledVtls = 1;

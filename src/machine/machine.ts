@@ -333,6 +333,10 @@ export class Machine {
       }
       this.icount += n;
       this.#quantumLeft -= n;
+      if (this.partition.resetRequested) {
+        this.#finish({ reason: "reset", value: 0, status: 0 });
+        break;
+      }
       if (vp.cpu.halted || vp.cpu.shutdown || this.#quantumLeft <= 0) this.#rotate();
     }
     if (this.exit !== null) this.#flushConsoles();
