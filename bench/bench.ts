@@ -6,6 +6,7 @@
  */
 
 import { builtinGuest, fileGuest, sha256Hex } from "../src/cli/guest.ts";
+import { scanTrace } from "../src/cli/trace_input.ts";
 import { buildCpuBench } from "../src/guests/cpubench.ts";
 import { configToJson, DEFAULT_CONFIG, validateConfig } from "../src/machine/config.ts";
 import { longModeLoader } from "../src/machine/loader.ts";
@@ -236,16 +237,7 @@ if (haveLinux) {
     `exit ${m.exit?.reason}, trace ${trace.length.toLocaleString("en-US")} bytes`,
   ]);
   const reader = await TraceReader.open(trace, "linux.vtlrr");
-  const inputs: { icount: number; data: Uint8Array }[] = [];
-  for await (const e of (await TraceReader.open(trace, "linux.vtlrr")).events()) {
-    if (e.kind === "input") {
-      const hex = (e as unknown as { data: string }).data;
-      inputs.push({
-        icount: e.icount,
-        data: Uint8Array.from(hex.match(/../g)!.map((h) => parseInt(h, 16))),
-      });
-    }
-  }
+  const { inputs } = await scanTrace(reader);
   const v = new ReplayVerifier(reader.events());
   const r = new Machine(config, guest.loader, v, new ScheduledInputs(inputs));
   const t1 = performance.now();

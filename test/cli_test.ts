@@ -4,22 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const ROOT = new URL("../", import.meta.url).pathname;
-
-async function vtlrr(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const p = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-write", MAIN, ...args],
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  });
-  const r = await p.output();
-  const dec = new TextDecoder();
-  return { code: r.code, out: dec.decode(r.stdout), err: dec.decode(r.stderr) };
-}
+import { vtlrr } from "./support.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "vtlrr-cli-" });
 const demo = `${tmp}/demo.vtlrr`;

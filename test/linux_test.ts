@@ -8,9 +8,9 @@
  */
 
 import assert from "node:assert/strict";
+import { vtlrr } from "./support.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
-const MAIN = `${ROOT}main.ts`;
 const KERNEL = `${ROOT}cache/linux/vmlinuz`;
 const INITRD = `${ROOT}cache/linux/initramfs.cpio.gz`;
 
@@ -23,18 +23,6 @@ function exists(p: string): boolean {
 }
 
 const present = exists(KERNEL) && exists(INITRD);
-
-async function vtlrr(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-write", MAIN, ...args],
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: r.code, out: dec.decode(r.stdout), err: dec.decode(r.stderr) };
-}
 
 Deno.test({
   name: present

@@ -112,3 +112,20 @@ export async function encodeTrace(
 }
 
 export const ROOT = new URL("../", import.meta.url);
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/** Runs the CLI as users do (`deno run main.ts ...` from the repository root), stdin closed. */
+export async function vtlrr(
+  ...args: string[]
+): Promise<{ code: number; out: string; err: string }> {
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-write", MAIN, ...args],
+    cwd: ROOT.pathname,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: r.code, out: dec.decode(r.stdout), err: dec.decode(r.stderr) };
+}

@@ -16,7 +16,7 @@ import {
   builtinNames,
   fileGuest,
   isBuiltin,
-  readInitrd,
+  readUserFile,
   sha256Hex,
 } from "./guest.ts";
 import { attachTerminal, pipeStdin, runLoop, stdinIsPiped } from "./run.ts";
@@ -130,7 +130,7 @@ export async function boot(args: string[]): Promise<number> {
   const guestDefaults = builtin ? (await builtinGuest(guestArg)).config : {};
   let initrd = null;
   if (v.initrd !== undefined) {
-    const bytes = await readInitrd(v.initrd);
+    const bytes = await readUserFile("initrd", v.initrd);
     initrd = {
       name: v.initrd.split("/").pop() ?? v.initrd,
       path: v.initrd,
@@ -177,7 +177,7 @@ export async function boot(args: string[]): Promise<number> {
   if (v.input !== undefined || stdinIsPiped()) {
     const live = new LiveInput(config.inputPollInterval, v["input-prompt"]);
     if (v.input !== undefined && v.input !== "-") {
-      live.push(await readGuestFileAs(v.input));
+      live.push(await readUserFile("input", v.input));
       live.close();
     } else pipeStdin(live);
     input = live;
@@ -236,16 +236,4 @@ export async function boot(args: string[]): Promise<number> {
     console.error(`vtlrr: note: unimplemented instructions raised #UD: ${unimpl.join(", ")}`);
   }
   return exitStatus(machine);
-}
-
-async function readGuestFileAs(path: string): Promise<Uint8Array> {
-  try {
-    return await Deno.readFile(path);
-  } catch (e) {
-    throw new UsageError(
-      `Cannot read input ${path}: ${
-        e instanceof Deno.errors.NotFound ? "No such file" : (e as Error).message
-      }`,
-    );
-  }
 }

@@ -82,8 +82,11 @@ export async function builtinGuest(name: string): Promise<ResolvedGuest> {
   };
 }
 
-/** Reads a guest file, with a one-line error when it cannot be read. */
-export async function readGuestFile(path: string): Promise<Uint8Array> {
+/**
+ * Reads a file the user named (`what`: "guest", "initrd", "input"), with a one-line error when it
+ * cannot be read: "Cannot read initrd x.img: No such file".
+ */
+export async function readUserFile(what: string, path: string): Promise<Uint8Array> {
   try {
     return await Deno.readFile(path);
   } catch (e) {
@@ -92,17 +95,7 @@ export async function readGuestFile(path: string): Promise<Uint8Array> {
       : e instanceof Deno.errors.IsADirectory
       ? "is a directory"
       : (e as Error).message;
-    throw new UsageError(`Cannot read guest ${path}: ${why}`);
-  }
-}
-
-/** Reads an initrd file, with a one-line error when it cannot be read. */
-export async function readInitrd(path: string): Promise<Uint8Array> {
-  try {
-    return await Deno.readFile(path);
-  } catch (e) {
-    const why = e instanceof Deno.errors.NotFound ? "No such file" : (e as Error).message;
-    throw new UsageError(`Cannot read initrd ${path}: ${why}`);
+    throw new UsageError(`Cannot read ${what} ${path}: ${why}`);
   }
 }
 
@@ -116,7 +109,7 @@ export async function fileGuest(
   config: MachineConfig,
   initrdPath?: string,
 ): Promise<ResolvedGuest> {
-  const bytes = await readGuestFile(path);
+  const bytes = await readUserFile("guest", path);
   if (bytes.length === 0) throw new UsageError(`Cannot load guest ${path}: the file is empty`);
   const l = config.loader;
   const name = path.split("/").pop() ?? path;
@@ -142,7 +135,7 @@ export async function fileGuest(
   let initrd: { name: string; bytes: Uint8Array } | undefined;
   if (l.initrd !== null) {
     const ipath = initrdPath ?? l.initrd.path;
-    const ib = await readInitrd(ipath);
+    const ib = await readUserFile("initrd", ipath);
     const sha = await sha256Hex(ib);
     if (sha !== l.initrd.sha256) {
       throw new UsageError(

@@ -8,6 +8,7 @@
 import type { TraceEvent } from "../core/events.ts";
 import type { Machine } from "../machine/machine.ts";
 import type { Vp } from "../machine/vp.ts";
+import { toHex } from "../core/hex.ts";
 import { hexNum } from "../cpu/u64.ts";
 import { disassemble } from "../trace/disasm.ts";
 import { UsageError } from "./errors.ts";
@@ -52,8 +53,6 @@ function snapshot(vp: Vp): Before {
   };
 }
 
-const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
-
 /**
  * Executes one instruction machine-wide and returns the lines describing it: the instruction
  * the VP that ran was at, and any events that step produced (`events` is filled by the caller's
@@ -69,7 +68,7 @@ export function stepAndDescribe(m: Machine, events: TraceEvent[]): string[] {
     if (vp.cpu.icount === b.icount) return;
     const rip = hexNum(b.rip);
     const text = b.bytes.length > 0
-      ? disassemble(hex(b.bytes), rip, b.bits) || "(undecodable)"
+      ? disassemble(toHex(b.bytes), rip, b.bits) || "(undecodable)"
       : "(code not readable)";
     lines.push(`${at} vp${i} vtl${b.vtl} cpl${b.cpl} ${b.bits}-bit ${rip}  ${text}`);
   });

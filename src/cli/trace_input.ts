@@ -1,6 +1,7 @@
 /** Reading what a recorded trace needs for re-execution: config, inputs, and how it ended. */
 
 import type { TraceEvent } from "../core/events.ts";
+import { fromHex } from "../core/hex.ts";
 import { ConfigError, type MachineConfig, validateConfig } from "../machine/config.ts";
 import type { ScheduledInput } from "../machine/inputs.ts";
 import type { TraceReader } from "../trace/reader.ts";
@@ -13,12 +14,6 @@ export function configOf(reader: TraceReader): MachineConfig {
     if (e instanceof ConfigError) throw new UsageError(`trace ${reader.path}: ${e.message}`);
     throw e;
   }
-}
-
-export function fromHex(s: string): Uint8Array {
-  const b = new Uint8Array(s.length / 2);
-  for (let i = 0; i < b.length; i++) b[i] = parseInt(s.slice(i * 2, i * 2 + 2), 16);
-  return b;
 }
 
 export interface RecordedRun {

@@ -1,11 +1,5 @@
 /** Small byte helpers for hypervisor structures (not on the CPU hot path). */
 
-export function toHex(b: Uint8Array): string {
-  let s = "";
-  for (const x of b) s += x.toString(16).padStart(2, "0");
-  return s;
-}
-
 /** Reads a u64 at `off` as [lo, hi] int32 halves. */
 export function u64At(dv: DataView, off: number): [number, number] {
   return [dv.getInt32(off, true), dv.getInt32(off + 4, true)];

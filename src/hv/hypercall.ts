@@ -37,7 +37,7 @@ import {
   HYPERCALL_NAMES,
 } from "./hvdef.ts";
 import type { HvVp, Partition } from "./partition.ts";
-import { toHex } from "./bytes.ts";
+import { toHex } from "../core/hex.ts";
 import { hvFeaturesEdx } from "./cpuid.ts";
 
 /** What a hypercall handler sees. */

@@ -57,7 +57,7 @@
  */
 
 import { hex64 } from "../cpu/u64.ts";
-import { toHex } from "./bytes.ts";
+import { toHex } from "../core/hex.ts";
 import {
   HV_X64_MSR_EOM,
   HV_X64_MSR_SCONTROL,

@@ -11,6 +11,7 @@
 
 import type { EventFields, EventKind, EventSink, TraceEvent } from "../core/events.ts";
 import { type Vtl, Vtl0 } from "../core/vtl.ts";
+import { toHex } from "../core/hex.ts";
 import { CodeCache } from "../cpu/code_cache.ts";
 import { CpuContext, saveContext } from "../cpu/context.ts";
 import { VEC_MC } from "../cpu/regs.ts";
@@ -720,10 +721,4 @@ function hashContext(h: Hasher, c: CpuContext): void {
   ) {
     h.num(v);
   }
-}
-
-export function toHex(b: Uint8Array): string {
-  let s = "";
-  for (const x of b) s += x.toString(16).padStart(2, "0");
-  return s;
 }

@@ -1,0 +1,14 @@
+/** Lowercase hex of byte strings, as trace events carry them (no prefix, two digits a byte). */
+
+export function toHex(b: Uint8Array): string {
+  let s = "";
+  for (const x of b) s += x.toString(16).padStart(2, "0");
+  return s;
+}
+
+/** The bytes of `toHex` output (an even number of hex digits). */
+export function fromHex(s: string): Uint8Array {
+  const b = new Uint8Array(s.length / 2);
+  for (let i = 0; i < b.length; i++) b[i] = parseInt(s.slice(i * 2, i * 2 + 2), 16);
+  return b;
+}
