@@ -7,6 +7,7 @@
 export { detectFormat, type ImageFormat, loadImage } from "./detect.ts";
 export { defaultE820, type E820Entry, type E820Type, MAX_MEM_BYTES } from "./e820.ts";
 export { loadElf } from "./elf.ts";
+export { loadFlat } from "./flat.ts";
 export { LoadError } from "./errors.ts";
 export {
   bzImagePlan,
