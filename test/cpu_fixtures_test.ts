@@ -135,22 +135,38 @@ function reg80(cpu: Cpu, i: number): bigint {
   return v;
 }
 
+/**
+ * Cases that passed only thanks to their tolerance (an ulp off, or C1 differing), per run of a
+ * family: the tolerance covers the host's imprecise transcendentals, so it must stay rare.
+ */
+let tolerated = 0;
+/** At most this share of a family may need its tolerance (the host matches bit for bit ~96%). */
+const TOLERATED_MAX = 0.06;
+
 /** Compares the x87 state with x87_out (FOP/FIP/FDP only when the host stored them: ES = 1). */
 function checkX87(cpu: Cpu, c: X87Case): Outcome | null {
   const x = c.x87_out!, tol = c.x87_tolerance;
   const h16 = (v: number) => "0x" + v.toString(16);
   if (cpu.fcw !== Number(hex(x.fcw))) return { ok: false, why: `fcw ${h16(cpu.fcw)} != ${x.fcw}` };
-  const ignore = tol ? Number(hex(tol.fsw_ignore)) : 0;
-  if ((cpu.fsw & ~ignore) !== (Number(hex(x.fsw)) & ~ignore)) {
+  const wantFsw = Number(hex(x.fsw));
+  // C1 reports the direction of a stack fault this instruction raised (SF newly set; SF is
+  // sticky, so one already set in the input says nothing): never ignored then.
+  const newSf = (wantFsw & 0x40) !== 0 && (Number(hex(c.x87_in!.fsw)) & 0x40) === 0;
+  const ignore = tol && !newSf ? Number(hex(tol.fsw_ignore)) : 0;
+  if ((cpu.fsw & ~ignore) !== (wantFsw & ~ignore)) {
     return { ok: false, why: `fsw ${h16(cpu.fsw)} != ${x.fsw}` };
   }
+  let usedTolerance = cpu.fsw !== wantFsw;
   let ab = 0;
   for (let j = 0; j < 8; j++) if (((cpu.ftw >>> (2 * j)) & 3) !== 3) ab |= 1 << j;
   if (ab !== Number(hex(x.ftw))) return { ok: false, why: `ftw ${h16(ab)} != ${x.ftw}` };
   for (let i = 0; i < 8; i++) {
     const got = reg80(cpu, i), want = hex(x.st[i]!);
     if (got === want) continue;
-    if (tol && tol.st.includes(i) && ulpDistance(got, want) <= tol.ulps) continue;
+    if (tol && tol.st.includes(i) && ulpDistance(got, want) <= tol.ulps) {
+      usedTolerance = true;
+      continue;
+    }
     return {
       ok: false,
       why: `st${i} = 0x${got.toString(16).padStart(20, "0")}, want ${x.st[i]}`,
@@ -167,6 +183,7 @@ function checkX87(cpu: Cpu, c: X87Case): Outcome | null {
       return { ok: false, why: `fdp ${h16(cpu.fdp)} != ${x.fdp}` };
     }
   }
+  if (usedTolerance) tolerated++;
   return null;
 }
 
@@ -299,6 +316,7 @@ for (const family of families) {
   Deno.test(`cpu fixtures: ${family}`, async () => {
     const t = makeCpu(8 << 20);
     let total = 0, failed = 0;
+    tolerated = 0;
     const examples: string[] = [];
     for await (const c of loadFixtures(family)) {
       total++;
@@ -320,5 +338,9 @@ for (const family of families) {
       return;
     }
     assert.equal(failed, 0, `${failed}/${total} ${family} cases differ:\n${examples.join("\n")}`);
+    assert.ok(
+      tolerated <= TOLERATED_MAX * total,
+      `${tolerated}/${total} ${family} cases matched only within their tolerance`,
+    );
   });
 }

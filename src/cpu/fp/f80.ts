@@ -594,11 +594,6 @@ export function roundPack(
   R.l = m1;
 }
 
-/** Rounds the finite value u (normalized) to the extended range at precision p into R. */
-export function roundExt(u: Unp, p: number): void {
-  roundPack(u.s, u.x, u.h, u.l, 0, p, EXT_EMIN, EXT_EMAX, true);
-}
-
 /**
  * Converts u to binary64 (FST m64) into R64, with the masked responses: SNaN → IE and quieted,
  * unsupported → IE and the default NaN, finite values rounded (PC does not apply). FX.flags tells

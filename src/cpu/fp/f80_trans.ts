@@ -230,7 +230,6 @@ const LN10_FIX = 3n * LN2_FIX + 2n * atanhInv(9n);
 
 export const PI: BF = norm({ m: PI_FIX, e: -CBITS }, CBITS);
 export const LN2: BF = norm({ m: LN2_FIX, e: -CBITS }, CBITS);
-export const LN10: BF = norm({ m: LN10_FIX, e: -CBITS }, CBITS);
 
 /** Exact constant values for fldpi & co. (full CBITS precision). */
 export const CONST_L2E: BF = norm({ m: (1n << BigInt(2 * CBITS)) / LN2_FIX, e: -CBITS }, CBITS);

@@ -106,10 +106,6 @@ const POW2 = new Float64Array(2 * P2OFF + 1);
   }
 }
 
-export function pow2(n: number): number {
-  return POW2[n + P2OFF]!;
-}
-
 export const MIN_NORMAL64 = 2.2250738585072014e-308;
 export const MIN_NORMAL32 = 1.1754943508222875e-38;
 const MAX64 = 1.7976931348623157e308;

@@ -17,11 +17,10 @@ import type { Cpu, Op } from "../cpu.ts";
 import { f32ToInt, f64ToInt, i32ToF32, out64, R64, RI } from "../fp/softfloat.ts";
 import { type Insn, K_IMM, K_REG, RC_GPR, RC_MM, RC_XMM } from "../insn.ts";
 import { eaOf, setReg } from "../operands.ts";
-import { CR0_EM, CR0_NE, CR0_TS, CR4_OSFXSR, RDI, VEC_MF, VEC_NM, VEC_UD } from "../regs.ts";
-import { TWO32 } from "../u64.ts";
+import { CR0_EM, CR0_NE, CR0_TS, CR4_OSFXSR, VEC_MF, VEC_NM, VEC_UD } from "../regs.ts";
 import { define, udOp } from "./registry.ts";
 import { mmxHook } from "./sse_int.ts";
-import { B, fpBeginC, fpEnd, I32, type Kernel, read128, U16, U8 } from "./sse_util.ts";
+import { B, fpBeginC, fpEnd, I32, type Kernel, maskedStore, read128, U16, U8 } from "./sse_util.ts";
 
 // ---- state --------------------------------------------------------------------------------------
 
@@ -246,19 +245,7 @@ function buildMaskmovq(d: Insn): Op {
     mmxEnter(c);
     getMm(c, x, 0);
     getMm(c, m, B);
-    let base: number;
-    if (asz === 8) base = c.hi[RDI]! * TWO32 + (c.lo[RDI]! >>> 0);
-    else if (asz === 4) base = c.segLin(seg, c.lo[RDI]! >>> 0);
-    else base = c.segLin(seg, c.lo[RDI]! & 0xffff);
-    if (asz === 8 && (seg === 4 || seg === 5)) base += c.segBase[seg]!;
-    let any = false;
-    for (let i = 0; i < 8; i++) if (U8[16 + i]! & 0x80) any = true;
-    if (any) {
-      c.rmwAddr(base, 8);
-      for (let i = 0; i < 8; i++) {
-        if (U8[16 + i]! & 0x80) c.write8(c.bits === 64 ? base + i : (base + i) >>> 0, U8[i]!);
-      }
-    }
+    maskedStore(c, seg, asz, 8);
     c.rip = next;
   };
 }

@@ -11,8 +11,6 @@ import { Mnemonic } from "iced-x86";
 import type { Op } from "../cpu.ts";
 import { type Insn, K_MEM, K_REG, RC_GPR } from "../insn.ts";
 import { eaOf, setReg } from "../operands.ts";
-import { RDI } from "../regs.ts";
-import { TWO32 } from "../u64.ts";
 import { define, udOp } from "./registry.ts";
 import { mmxHook } from "./sse_int.ts";
 import {
@@ -20,10 +18,10 @@ import {
   isMm,
   isXmm,
   loader,
+  maskedStore,
   read128,
   SSE_ALIAS,
   sseCheck,
-  U8,
   write128,
   xr,
 } from "./sse_util.ts";
@@ -247,24 +245,7 @@ function buildMaskmov(d: Insn): Op {
       I32[k] = X[x + k]!;
       I32[4 + k] = X[m + k]!;
     }
-    let base: number;
-    if (asz === 8) base = c.hi[RDI]! * TWO32 + (c.lo[RDI]! >>> 0);
-    else if (asz === 4) base = c.segLin(seg, c.lo[RDI]! >>> 0);
-    else base = c.segLin(seg, c.lo[RDI]! & 0xffff);
-    if (asz === 8 && (seg === 4 || seg === 5)) base += c.segBase[seg]!;
-    // Check every selected byte is writable before storing any (no partial stores on a fault).
-    let any = false;
-    for (let i = 0; i < 16; i++) if (U8[16 + i]! & 0x80) any = true;
-    if (any) {
-      if (c.bits === 64) {
-        c.canon(base);
-        c.canon(base + 15);
-      }
-      c.rmwAddr(base, 16);
-      for (let i = 0; i < 16; i++) {
-        if (U8[16 + i]! & 0x80) c.write8(c.bits === 64 ? base + i : (base + i) >>> 0, U8[i]!);
-      }
-    }
+    maskedStore(c, seg, asz, 16);
     c.rip = next;
   };
 }

@@ -17,6 +17,9 @@ import { CR0_EM, CR0_TS, CR4_OSXSAVE, RAX, VEC_NM, VEC_UD } from "../regs.ts";
 import { TWO32 } from "../u64.ts";
 import { define } from "./registry.ts";
 import { sseCheck } from "./sse_util.ts";
+import { tagOfBytes } from "../fp/f80.ts";
+import { fninit, loadFcw } from "./x87_ctl.ts";
+import { fpSummary } from "./x87_util.ts";
 
 /** Supported MXCSR bits (DAZ included). */
 export const MXCSR_MASK = 0xffff;
@@ -49,61 +52,17 @@ function fxCheck(c: Cpu): void {
 const IMG = new Uint8Array(576);
 const IMGV = new DataView(IMG.buffer);
 
-/** x87 tag (0 valid, 1 zero, 2 special) of the 80-bit register at fpr[off]. */
-function tagOf(fpr: Uint8Array, off: number): number {
-  const exp = (fpr[off + 8]! | (fpr[off + 9]! << 8)) & 0x7fff;
-  let mant = 0;
-  for (let k = 0; k < 8; k++) mant |= fpr[off + k]!;
-  if (exp === 0) return mant === 0 ? 1 : 2;
-  if (exp === 0x7fff) return 2;
-  return (fpr[off + 7]! & 0x80) !== 0 ? 0 : 2; // J bit clear: unnormal
-}
-
 function buildFxsave(d: Insn, rexw: boolean): Op {
   const ea = eaOf(d), next = d.next;
   return (c) => {
     fxCheck(c);
     const lin = ea(c);
     if ((lin & 15) !== 0) c.gp0();
-    const v = IMGV;
-    v.setUint16(0, c.fcw, true);
-    v.setUint16(2, c.fsw, true);
-    let ab = 0;
-    for (let j = 0; j < 8; j++) if (((c.ftw >>> (2 * j)) & 3) !== 3) ab |= 1 << j;
-    IMG[4] = ab;
-    IMG[5] = 0;
-    v.setUint16(6, c.fop & 0x7ff, true);
-    if (rexw) {
-      v.setInt32(8, c.fip | 0, true);
-      v.setInt32(12, Math.floor(c.fip / TWO32) | 0, true);
-      v.setInt32(16, c.fdp | 0, true);
-      v.setInt32(20, Math.floor(c.fdp / TWO32) | 0, true);
-    } else {
-      v.setInt32(8, c.fip | 0, true);
-      v.setInt32(12, 0, true); // FCS, reserved
-      v.setInt32(16, c.fdp | 0, true);
-      v.setInt32(20, 0, true); // FDS, reserved
-    }
-    v.setInt32(24, c.mxcsr, true);
-    v.setInt32(28, MXCSR_MASK, true);
-    const top = (c.fsw >>> 11) & 7;
-    for (let i = 0; i < 8; i++) {
-      const src = ((top + i) & 7) * 10, dst = 32 + 16 * i;
-      for (let k = 0; k < 10; k++) IMG[dst + k] = c.fpr[src + k]!;
-      for (let k = 10; k < 16; k++) IMG[dst + k] = 0;
-    }
     const nx = c.bits === 64 ? 16 : 8;
-    for (let i = 0; i < nx * 4; i++) v.setInt32(160 + 4 * i, c.xmm[i]!, true);
+    fillLegacy(c, rexw, nx);
     const end = 160 + nx * 16;
-    // Every byte is checked writable before the first store.
-    c.rmwAddr(lin, end);
-    for (let o = 0; o < end; o += 8) {
-      c.write64(
-        c.bits === 64 ? lin + o : (lin + o) >>> 0,
-        v.getInt32(o, true),
-        v.getInt32(o + 4, true),
-      );
-    }
+    c.rmwAddr(lin, end); // every byte is checked writable before the first store
+    storeImg(c, lin, 0, end);
     c.rip = next;
   };
 }
@@ -124,29 +83,9 @@ function buildFxrstor(d: Insn, rexw: boolean): Op {
     }
     const mx = v.getInt32(24, true);
     if ((mx & ~MXCSR_MASK) !== 0) c.gp0();
-    // FCW bit 6 reads as 1, bits 15:13 as 0.
-    c.fcw = (v.getUint16(0, true) & 0x1f3f) | 0x40;
-    c.fsw = v.getUint16(2, true);
-    fswPending(c);
-    c.fop = v.getUint16(6, true) & 0x7ff;
-    if (rexw) {
-      c.fip = v.getInt32(12, true) * TWO32 + v.getUint32(8, true);
-      c.fdp = v.getInt32(20, true) * TWO32 + v.getUint32(16, true);
-    } else {
-      c.fip = v.getUint32(8, true);
-      c.fdp = v.getUint32(16, true);
-    }
+    loadLegacyX87(c, rexw);
     c.mxcsr = mx;
-    const top = (c.fsw >>> 11) & 7;
-    for (let i = 0; i < 8; i++) {
-      const dst = ((top + i) & 7) * 10, src = 32 + 16 * i;
-      for (let k = 0; k < 10; k++) c.fpr[dst + k] = IMG[src + k]!;
-    }
-    const ab = IMG[4]!;
-    let ftw = 0;
-    for (let j = 0; j < 8; j++) ftw |= ((ab >>> j) & 1 ? tagOf(c.fpr, j * 10) : 3) << (2 * j);
-    c.ftw = ftw;
-    for (let i = 0; i < nx * 4; i++) c.xmm[i] = v.getInt32(160 + 4 * i, true);
+    loadXmm(c, nx);
     c.rip = next;
   };
 }
@@ -289,41 +228,16 @@ function buildXrstor(d: Insn, rexw: boolean): Op {
     }
     if ((rfbm & 1) !== 0) {
       if ((bvLo & 1) !== 0) {
-        c.fcw = (v.getUint16(0, true) & 0x1f3f) | 0x40;
-        c.fsw = v.getUint16(2, true);
-        fswPending(c);
-        c.fop = v.getUint16(6, true) & 0x7ff;
-        if (rexw) {
-          c.fip = v.getInt32(12, true) * TWO32 + v.getUint32(8, true);
-          c.fdp = v.getInt32(20, true) * TWO32 + v.getUint32(16, true);
-        } else {
-          c.fip = v.getUint32(8, true);
-          c.fdp = v.getUint32(16, true);
-        }
-        const top = (c.fsw >>> 11) & 7;
-        for (let i = 0; i < 8; i++) {
-          const dst = ((top + i) & 7) * 10, src = 32 + 16 * i;
-          for (let k = 0; k < 10; k++) c.fpr[dst + k] = IMG[src + k]!;
-        }
-        const ab = IMG[4]!;
-        let ftw = 0;
-        for (let j = 0; j < 8; j++) ftw |= ((ab >>> j) & 1 ? tagOf(c.fpr, j * 10) : 3) << (2 * j);
-        c.ftw = ftw;
+        loadLegacyX87(c, rexw);
       } else {
-        c.fcw = 0x37f;
-        c.fsw = 0;
-        c.ftw = 0xffff;
-        c.fop = 0;
-        c.fip = 0;
-        c.fdp = 0;
+        fninit(c);
         c.fpr.fill(0);
       }
     }
     if ((rfbm & 2) !== 0) {
       c.mxcsr = mx;
-      if ((bvLo & 2) !== 0) {
-        for (let i = 0; i < nx * 4; i++) c.xmm[i] = v.getInt32(160 + 4 * i, true);
-      } else for (let i = 0; i < nx * 4; i++) c.xmm[i] = 0;
+      if ((bvLo & 2) !== 0) loadXmm(c, nx);
+      else c.xmm.fill(0, 0, nx * 4);
     }
     c.rip = next;
   };
@@ -339,11 +253,36 @@ define([Mnemonic.Xrstor], (d) => buildXrstor(d, false));
 define([Mnemonic.Xrstor64], (d) => buildXrstor(d, true));
 
 /**
- * After FSW is loaded from memory (FXRSTOR/XRSTOR): ES and B follow the loaded exception flags
- * and masks, so an unmasked loaded exception stays pending until the next waiting x87
- * instruction (SDM FXRSTOR; the reference AMD host behaves so).
+ * The x87 part of an FXSAVE-format image in IMG into the CPU (FXRSTOR, XRSTOR component 0).
+ * ES and B follow the loaded exception flags and masks, so an unmasked loaded exception stays
+ * pending until the next waiting x87 instruction (SDM FXRSTOR); the full tag word is recomputed
+ * from the abridged one and the register contents.
  */
-function fswPending(c: Cpu): void {
-  if ((c.fsw & ~c.fcw & 0x3f) !== 0) c.fsw |= 0x8080;
-  else c.fsw &= ~0x8080;
+function loadLegacyX87(c: Cpu, rexw: boolean): void {
+  const v = IMGV;
+  loadFcw(c, v.getUint16(0, true));
+  c.fsw = v.getUint16(2, true);
+  fpSummary(c);
+  c.fop = v.getUint16(6, true) & 0x7ff;
+  if (rexw) {
+    c.fip = v.getInt32(12, true) * TWO32 + v.getUint32(8, true);
+    c.fdp = v.getInt32(20, true) * TWO32 + v.getUint32(16, true);
+  } else {
+    c.fip = v.getUint32(8, true);
+    c.fdp = v.getUint32(16, true);
+  }
+  const top = (c.fsw >>> 11) & 7;
+  for (let i = 0; i < 8; i++) {
+    const dst = ((top + i) & 7) * 10, src = 32 + 16 * i;
+    for (let k = 0; k < 10; k++) c.fpr[dst + k] = IMG[src + k]!;
+  }
+  const ab = IMG[4]!;
+  let ftw = 0;
+  for (let j = 0; j < 8; j++) ftw |= ((ab >>> j) & 1 ? tagOfBytes(c.fpr, j * 10) : 3) << (2 * j);
+  c.ftw = ftw;
+}
+
+/** XMM0..nx-1 from the image in IMG. */
+function loadXmm(c: Cpu, nx: number): void {
+  for (let i = 0; i < nx * 4; i++) c.xmm[i] = IMGV.getInt32(160 + 4 * i, true);
 }

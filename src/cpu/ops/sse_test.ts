@@ -184,3 +184,30 @@ Deno.test("rcpps/rsqrtps: measured points of the reproduced tables", () => {
     assert.equal(approxRsqrt(x | 0) >>> 0, rs, `rsqrt ${x.toString(16)}`);
   }
 });
+
+Deno.test("maskmovq / maskmovdqu: a non-canonical rDI is #GP, not a page walk (SDM MASKMOVQ)", () => {
+  const mm = Instruction.createMaskmovq(64, MM(0), MM(1), Register.None);
+  const xm = Instruction.createMaskmovdqu(64, X(0), X(1), Register.None);
+  const setup = (c: Cpu) => {
+    c.lo[7] = 0; // rdi = 0x0000_8000_0000_0000
+    c.hi[7] = 0x8000;
+    c.fpr.fill(0xff); // MM1 mask: all bytes selected
+    c.xmm.fill(-1); // XMM1 mask likewise
+  };
+  assert.equal(run([mm], setup).exceptions[0], 13);
+  assert.equal(run([xm], setup).exceptions[0], 13);
+});
+
+Deno.test("fxrstor: a loaded unmasked exception flag is pending (ES/B) and faults at the next fwait", () => {
+  // The image: FCW with IM clear (0x037e), FSW with IE set; fxrstor64, then fwait → #MF.
+  const fxrstor = Instruction.createMem(Code.Fxrstor64_m512byte, at(Register.RSI));
+  const fwait = Instruction.create(Code.Wait);
+  const r = run([fxrstor, fwait], (c) => {
+    c.cr0 |= 1 << 5; // CR0.NE: #MF rather than FERR#
+    c.mem.dv.setUint16(DATA, 0x037e, true);
+    c.mem.dv.setUint16(DATA + 2, 0x0001, true);
+    c.mem.dv.setUint32(DATA + 24, 0x1f80, true); // MXCSR
+  });
+  assert.equal(r.exceptions[0], 16, `fsw ${r.cpu.fsw.toString(16)}`);
+  assert.equal(r.cpu.fsw & 0x8080, 0x8080);
+});

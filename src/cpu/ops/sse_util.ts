@@ -11,9 +11,19 @@
 import type { Mnemonic } from "iced-x86";
 import type { Cpu, Op } from "../cpu.ts";
 import { FE_PRE, FP, fpBegin } from "../fp/softfloat.ts";
-import { type Insn, K_MEM, K_REG, RC_MM, RC_XMM } from "../insn.ts";
+import { type Insn, K_REG, RC_MM, RC_XMM } from "../insn.ts";
 import { eaOf } from "../operands.ts";
-import { CR0_EM, CR0_TS, CR4_OSFXSR, CR4_OSXMMEXCPT, VEC_NM, VEC_UD, VEC_XM } from "../regs.ts";
+import {
+  CR0_EM,
+  CR0_TS,
+  CR4_OSFXSR,
+  CR4_OSXMMEXCPT,
+  RDI,
+  VEC_NM,
+  VEC_UD,
+  VEC_XM,
+} from "../regs.ts";
+import { TWO32 } from "../u64.ts";
 
 if (new Uint8Array(Uint32Array.of(1).buffer)[0] !== 1) {
   throw new Error("the SSE kernels assume a little-endian host");
@@ -72,11 +82,6 @@ export function isXmm(d: Insn, i: number): boolean {
 export function isMm(d: Insn, i: number): boolean {
   const o = d.ops[i];
   return o !== undefined && o.kind === K_REG && o.rc === RC_MM;
-}
-
-export function isMem(d: Insn, i: number): boolean {
-  const o = d.ops[i];
-  return o !== undefined && o.kind === K_MEM;
 }
 
 /** Dword index of XMM operand `i` in `c.xmm`. */
@@ -240,4 +245,26 @@ export function fpEnd(c: Cpu): void {
     c.raise((c.cr4 & CR4_OSXMMEXCPT) !== 0 ? VEC_XM : VEC_UD);
   }
   c.mxcsr |= f;
+}
+
+/**
+ * MASKMOVQ / MASKMOVDQU: stores the bytes of U8[0..n) whose mask byte U8[16+i] has bit 7 set to
+ * [seg:rDI]. The whole n-byte range is checked (canonical in 64-bit mode, writable) before any
+ * byte is stored, so a fault leaves memory unchanged; an all-zero mask touches nothing.
+ */
+export function maskedStore(c: Cpu, seg: number, asz: number, n: number): void {
+  let any = false;
+  for (let i = 0; i < n; i++) if (U8[16 + i]! & 0x80) any = true;
+  if (!any) return;
+  let base: number;
+  if (asz === 8) {
+    base = c.hi[RDI]! * TWO32 + (c.lo[RDI]! >>> 0);
+    if (seg === 4 || seg === 5) base += c.segBase[seg]!; // FS/GS bases apply in 64-bit mode
+    c.canon(base);
+    c.canon(base + n - 1);
+  } else base = c.segLin(seg, asz === 4 ? c.lo[RDI]! >>> 0 : c.lo[RDI]! & 0xffff);
+  c.rmwAddr(base, n);
+  for (let i = 0; i < n; i++) {
+    if (U8[16 + i]! & 0x80) c.write8(c.bits === 64 ? base + i : (base + i) >>> 0, U8[i]!);
+  }
 }

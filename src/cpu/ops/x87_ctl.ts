@@ -31,11 +31,13 @@ import {
 /** FCW bits that exist (bit 6 reads as 1, bits 15:13 and 7 are reserved). */
 const FCW_MASK = 0x1f3f;
 
-function loadFcw(c: Cpu, v: number): void {
+/** FCW as loaded from memory: bit 6 reads as 1, bits 7 and 15:13 as 0. */
+export function loadFcw(c: Cpu, v: number): void {
   c.fcw = (v & FCW_MASK) | 0x40;
 }
 
-function fninit(c: Cpu): void {
+/** The x87 control state after FNINIT (register contents untouched). */
+export function fninit(c: Cpu): void {
   c.fcw = 0x37f;
   c.fsw = 0;
   c.ftw = 0xffff;
@@ -155,7 +157,7 @@ function envImage(c: Cpu, size32: boolean): void {
 }
 
 function lo32(n: number): number {
-  return n >= 0 && n < 4294967296 ? n >>> 0 : Number(BigInt.asUintN(32, BigInt(n)));
+  return n >>> 0; // ToUint32 is exact modulo 2^32 for every integer double
 }
 
 function writeEnv(c: Cpu, lin: number, size32: boolean): void {
