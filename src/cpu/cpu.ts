@@ -369,7 +369,12 @@ export class Cpu {
 
   /** Flushes the translations of the active context (MOV CR3, INVLPG-all semantics). */
   flushTlb(): void {
-    const pair = this.#tlbs[this.#ctx]!;
+    this.flushTlbContext(this.#ctx);
+  }
+
+  /** Flushes the translations of context `ctx` (which need not be the active one). */
+  flushTlbContext(ctx: number): void {
+    const pair = this.#tlbs[ctx]!;
     pair[0]!.flush();
     pair[1]!.flush();
   }

@@ -19,6 +19,8 @@
  * Hypercall definitions live one per module in ./hypercalls/ and register here.
  */
 
+import { vtlCall, vtlReturn } from "./vsm.ts";
+import { hexNum } from "../cpu/u64.ts";
 import type { Vtl } from "../core/vtl.ts";
 import { PAGE_SIZE } from "../memory/guest_memory.ts";
 import { RIGHT_R, RIGHT_W } from "../cpu/host.ts";
@@ -79,10 +81,6 @@ const defs = new Map<number, HypercallDef>();
 export function defineHypercall(d: HypercallDef): void {
   if (defs.has(d.code)) throw new Error(`hypercall 0x${d.code.toString(16)} defined twice`);
   defs.set(d.code, d);
-}
-
-export function hypercallDef(code: number): HypercallDef | undefined {
-  return defs.get(code);
 }
 
 /** A handler's "suspend and retry later" result (never a real HV_STATUS). */
@@ -159,19 +157,6 @@ function writeFastBlock(cpu: HvVp["cpu"], at: number, bytes: Uint8Array): void {
   }
 }
 
-/** Hooks the ABI needs from the VSM layer (set by vsm.ts to avoid an import cycle). */
-export const vtlSwitchCalls: {
-  vtlCall: (p: Partition, vp: HvVp, rip: number) => void;
-  vtlReturn: (p: Partition, vp: HvVp, rip: number) => void;
-} = {
-  vtlCall: () => {
-    throw new Error("vsm.ts not loaded");
-  },
-  vtlReturn: () => {
-    throw new Error("vsm.ts not loaded");
-  },
-};
-
 /**
  * Reads `len` bytes of guest physical memory as VTL `vtl` of `vp` would, honouring overlays and
  * the VTL's protections. Returns null if any byte is not readable (isolation: a hypercall cannot
@@ -238,8 +223,8 @@ export function hypercall(p: Partition, vp: HvVp): void {
   if (code === HvCallVtlCall || code === HvCallVtlReturn) {
     // TLFS §15.6/§15.7: VTL switches take the control word in RAX (ECX for 32-bit callers)
     // and write no result.
-    if (code === HvCallVtlCall) vtlSwitchCalls.vtlCall(p, vp, rip);
-    else vtlSwitchCalls.vtlReturn(p, vp, rip);
+    if (code === HvCallVtlCall) vtlCall(p, vp, rip);
+    else vtlReturn(p, vp, rip);
     return;
   }
   const fast = (ctlLo & 0x10000) !== 0;
@@ -306,7 +291,7 @@ export function hypercall(p: Partition, vp: HvVp): void {
         const b = guestRead(p, vp, callerVtl, inGpa, inLen);
         if (b === null) {
           p.emitter.emit(vp.index, "vtl_fault", {
-            gpa: hexOf(inGpa),
+            gpa: hexNum(inGpa),
             gva: "0x0",
             access: "r",
             resolution: "hypercall_input_denied",
@@ -365,7 +350,7 @@ export function hypercall(p: Partition, vp: HvVp): void {
       const at = outGpa + (def.rep ? repStart * def.output : 0);
       if (!guestWrite(p, vp, callerVtl, at, written)) {
         p.emitter.emit(vp.index, "vtl_fault", {
-          gpa: hexOf(at),
+          gpa: hexNum(at),
           gva: "0x0",
           access: "w",
           resolution: "hypercall_output_denied",
@@ -397,8 +382,4 @@ export function hypercall(p: Partition, vp: HvVp): void {
     reps_done: repsDone,
     output: outputHex,
   }, rip);
-}
-
-export function hexOf(n: number): string {
-  return "0x" + (n < 0 ? BigInt.asUintN(64, BigInt(n)) : BigInt(n)).toString(16);
 }

@@ -206,13 +206,15 @@ export function deliverIntercept(
   } else enter();
 }
 
-/** Hook for SynIC delivery (installed when the SynIC is wired); returns false if not possible. */
-export const interceptHooks: {
-  synicPost: (p: Partition, vp: HvVp, vtl: Vtl, sint: number, msg: Uint8Array) => boolean;
-} = { synicPost: () => false };
-
+/**
+ * Posts the intercept message to the owner's SINT0. False when that route is not available —
+ * VsmPartitionConfig.InterceptPage (bit 12) selects the VP assist page, the owner's SynIC or SIM
+ * page is off, or its SINT0 queue is full (the message would be dropped) — and the VP assist
+ * page route is taken instead.
+ */
 function interceptViaSynic(p: Partition, vp: HvVp, owner: Vtl, msg: Uint8Array): boolean {
-  // VsmPartitionConfig.InterceptPage (bit 12) selects the VP assist page route.
   if (p.vsmConfig.get(owner) & (1 << 12)) return false;
-  return interceptHooks.synicPost(p, vp, owner, 0, msg);
+  const s = vp.synics.get(owner);
+  if (s.postTarget(0) !== "ready") return false;
+  return s.post(0, msg) !== "dropped";
 }

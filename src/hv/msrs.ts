@@ -6,7 +6,7 @@
  */
 
 import type { Vtl } from "../core/vtl.ts";
-import { hiOf } from "../cpu/u64.ts";
+import { hexNum, hiOf } from "../cpu/u64.ts";
 import {
   HV_X64_MSR_APIC_FREQUENCY,
   HV_X64_MSR_EOI,
@@ -23,9 +23,8 @@ import {
   HV_X64_MSR_VP_RUNTIME,
   synthMsrName,
 } from "./hvdef.ts";
-import { hexOf } from "./hypercall.ts";
 import type { HvVp, Partition } from "./partition.ts";
-import { isSynicMsr } from "./synic.ts";
+import { gpnOf, isSynicMsr } from "./synic.ts";
 import { referenceTimeAt } from "./reference_tsc.ts";
 import { eoiAssistDetach } from "./eoi_assist.ts";
 
@@ -123,7 +122,7 @@ export function writeSynthMsr(
   p.emitter.emit(vp.index, "msr", {
     msr,
     name: synthMsrName(msr),
-    value: hexOf((hi >>> 0) * 4294967296 + (lo >>> 0)),
+    value: hexNum((hi >>> 0) * 4294967296 + (lo >>> 0)),
     result: ok ? "ok" : "gp",
   });
   return ok;
@@ -131,7 +130,7 @@ export function writeSynthMsr(
 
 function gpfnOk(p: Partition, gpfnLo: number, hi: number): boolean {
   // GPFN in bits 63:12 must lie within the guest physical address space (RAM here).
-  const gpn = (hi >>> 0) * 1048576 + (gpfnLo >>> 12);
+  const gpn = gpnOf(gpfnLo, hi);
   return gpn < p.mem.ramPages;
 }
 
@@ -149,7 +148,7 @@ function write(p: Partition, vp: HvVp, vtl: Vtl, msr: number, lo: number, hi: nu
         // Writing 0 disables the hypercall page (TLFS §3.13).
         const h = p.hypercallMsr.get(vtl);
         if (h[0] & 1) {
-          p.setHypercallPage(vtl, null, (h[1] >>> 0) * 1048576 + (h[0] >>> 12));
+          p.setHypercallPage(vtl, null, gpnOf(h[0], h[1]));
           p.hypercallMsr.set(vtl, [h[0] & ~1, h[1]]);
         }
       }
@@ -164,8 +163,8 @@ function write(p: Partition, vp: HvVp, vtl: Vtl, msr: number, lo: number, hi: nu
       // While the guest OS ID is 0 the enable bit has no effect and reads back 0.
       const enable = (lo & 1) !== 0 && (os[0] !== 0 || os[1] !== 0);
       const v: [number, number] = [(lo & ~1) | (enable ? 1 : 0), hi];
-      const oldGpn = (old[0] & 1) ? (old[1] >>> 0) * 1048576 + (old[0] >>> 12) : null;
-      const newGpn = enable ? (hi >>> 0) * 1048576 + (lo >>> 12) : null;
+      const oldGpn = (old[0] & 1) ? gpnOf(old[0], old[1]) : null;
+      const newGpn = enable ? gpnOf(lo, hi) : null;
       p.hypercallMsr.set(vtl, v);
       if (oldGpn !== newGpn || enable) p.setHypercallPage(vtl, newGpn, oldGpn);
       return true;
@@ -176,7 +175,7 @@ function write(p: Partition, vp: HvVp, vtl: Vtl, msr: number, lo: number, hi: nu
       // page will not be accessible to the guest": no #GP, no overlay.
       p.referenceTscMsr.set(vtl, [lo, hi]);
       const on = (lo & 1) !== 0 && gpfnOk(p, lo, hi);
-      p.setReferenceTscOverlay(vtl, on ? (hi >>> 0) * 1048576 + (lo >>> 12) : null);
+      p.setReferenceTscOverlay(vtl, on ? gpnOf(lo, hi) : null);
       return true;
     }
     case HV_X64_MSR_VP_ASSIST_PAGE: {
@@ -185,8 +184,8 @@ function write(p: Partition, vp: HvVp, vtl: Vtl, msr: number, lo: number, hi: nu
       // An EOI the guest made through the EOI assist bit is taken before the page goes away.
       eoiAssistDetach(p, vp, vtl);
       const old = vp.assistMsr.get(vtl);
-      const oldGpn = (old[0] & 1) ? (old[1] >>> 0) * 1048576 + (old[0] >>> 12) : null;
-      const newGpn = (lo & 1) ? (hi >>> 0) * 1048576 + (lo >>> 12) : null;
+      const oldGpn = (old[0] & 1) ? gpnOf(old[0], old[1]) : null;
+      const newGpn = (lo & 1) ? gpnOf(lo, hi) : null;
       vp.assistMsr.set(vtl, [lo, hi]);
       p.setAssistPage(vp, vtl, newGpn, oldGpn);
       return true;

@@ -17,7 +17,7 @@ import {
 } from "./hvdef.ts";
 import { codePageOffsets } from "./hypercall_page.ts";
 import type { HvVp, Partition } from "./partition.ts";
-import { PROT_R, PROT_W } from "../memory/protection.ts";
+import { validMask } from "../memory/protection.ts";
 
 /** A 128-bit register value as int32 words, low first. */
 export type RegValue = [number, number, number, number];
@@ -294,8 +294,10 @@ for (let n = 0; n < 15; n++) {
   });
 }
 // Register intercept controls (TLFS §15.13.4), owned by the VTL addressed (must be above 0).
+// Write intercepts only (OpenVMM). Not implemented, so rejected rather than silently ignored:
+// XCr0Write (2) and the descriptor-table writes GdtrWrite..TrWrite (15-18).
 const CR_INTERCEPT_SUPPORTED = 0x00fffffb & ~(1 << 3) & ~(1 << 5) & ~(1 << 7) & ~(1 << 9) &
-  ~(1 << 11) & ~(1 << 13); // write intercepts only (OpenVMM); XCr0Write unsupported
+  ~(1 << 11) & ~(1 << 13) & ~(0xf << 15);
 const crRegs: [number, (vp: HvVp) => number[]][] = [
   [0x000e0000, (vp) => vp.crInterceptControl],
   [0x000e0001, (vp) => vp.crInterceptCr0Mask],
@@ -369,8 +371,9 @@ table.set(0x00010004, {
     return HV_STATUS_SUCCESS;
   },
 });
-// HvRegisterVsmPartitionConfig, per VTL ≥ 1 (spec §3 "VsmPartitionConfig").
-const VSM_CONFIG_SUPPORTED = 0x1 | 0x1e | 0x20 | 0x40 | 0x200 | 0x1000;
+// HvRegisterVsmPartitionConfig, per VTL ≥ 1 (spec §3 "VsmPartitionConfig"). InterceptVpStartup
+// (0x200) is not implemented, so it is rejected.
+const VSM_CONFIG_SUPPORTED = 0x1 | 0x1e | 0x20 | 0x40 | 0x1000;
 table.set(0x000d0007, {
   get: (p, _vp, vtl, _ctx, v) => {
     put64(v, p.vsmConfig.get(vtl));
@@ -389,8 +392,9 @@ table.set(0x000d0007, {
       next = (n & ~0x1f) | (old & 0x1f);
     } else if (n & 1) {
       const mask = (n >>> 1) & 0xf;
-      // The default mask must be a valid protection: nonzero requires read; write needs read.
-      if ((mask !== 0 && !(mask & PROT_R)) || ((mask & PROT_W) && !(mask & PROT_R))) {
+      // The default mask must be a valid protection, by the same rule as
+      // ModifyVtlProtectionMask (OpenVMM validates both with validate_vtl_gpa_flags).
+      if (!validMask(mask, (p.mbecEnabledVtls >>> vtl & 1) !== 0)) {
         return HV_STATUS_INVALID_REGISTER_VALUE;
       }
       p.protections.enable(vtl, mask);
@@ -400,11 +404,6 @@ table.set(0x000d0007, {
     return HV_STATUS_SUCCESS;
   },
 });
-
-/** Looks up a register accessor. */
-export function hasRegister(name: number): boolean {
-  return table.has(name);
-}
 
 /**
  * Reads register `name` of (vp, vtl) into `v`. The caller checked the VTL privilege rule.
@@ -430,9 +429,16 @@ export function setRegister(
   const live = vtl === vp.activeVtl;
   const ctx = contextOf(vp, vtl);
   const st = r.set(p, vp, vtl, ctx, v, caller);
-  if (st === HV_STATUS_SUCCESS && live) loadContext(vp.cpu, ctx, vtl);
+  if (st !== HV_STATUS_SUCCESS) return st;
+  if (live) loadContext(vp.cpu, ctx, vtl);
+  // A new CR0/CR3/CR4/EFER/PAT changes that VTL's address space, as the same write by the
+  // guest itself would: drop its cached translations, whether or not it is running.
+  if (PAGING_REGS.has(name)) vp.cpu.flushTlbContext(vtl);
   return st;
 }
+
+/** HvX64RegisterCr0, Cr3, Cr4, Efer, Pat. */
+const PAGING_REGS = new Set([0x00040000, 0x00040002, 0x00040003, 0x00080001, 0x00080004]);
 
 const scratch = new CpuContext();
 

@@ -165,7 +165,8 @@ export function isSynicMsr(msr: number): boolean {
     SyntheticTimers.handles(msr);
 }
 
-function gpnOf(lo: number, hi: number): number {
+/** GPFN (bits 63:12) of a page MSR value given as (lo, hi) int32 halves. */
+export function gpnOf(lo: number, hi: number): number {
   return (hi >>> 0) * 1048576 + (lo >>> 12);
 }
 
@@ -532,9 +533,4 @@ export class SynIC {
       timers: this.timers.snapshot(),
     };
   }
-}
-
-/** GPFN (bits 63:12) of a SIMP/SIEFP value given as (lo, hi). */
-export function pageMsrGpn(lo: number, hi: number): number {
-  return gpnOf(lo, hi);
 }

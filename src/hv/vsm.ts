@@ -4,6 +4,7 @@
  * shared registers stay in the CPU. Every switch is a `vtl_switch` event.
  */
 
+import { hexNum } from "../cpu/u64.ts";
 import type { Vtl } from "../core/vtl.ts";
 import { loadContext, saveContext } from "../cpu/context.ts";
 import { CS, RAX, RCX, SEG_ATTR_L, VEC_UD } from "../cpu/regs.ts";
@@ -15,7 +16,6 @@ import {
   VP_ASSIST_VTL_RETURN_RAX,
   VP_ASSIST_VTL_RETURN_RCX,
 } from "./hvdef.ts";
-import { hexOf, vtlSwitchCalls } from "./hypercall.ts";
 import type { HvVp, Partition } from "./partition.ts";
 
 export type SwitchReason = "call" | "return" | "fast_return" | "interrupt" | "intercept";
@@ -50,8 +50,8 @@ export function switchVtl(
     from,
     to,
     reason,
-    rip_before: hexOf(cpu.rip),
-    rip_after: hexOf(vp.contexts.get(to).rip),
+    rip_before: hexNum(cpu.rip),
+    rip_after: hexNum(vp.contexts.get(to).rip),
   }, eventRip);
   saveContext(cpu, vp.contexts.get(from));
   // A halted VTL that is preempted resumes after its HLT when it next runs.
@@ -179,6 +179,3 @@ export function checkVina(p: Partition, vp: HvVp, lower: Vtl): void {
   p.mem.write8(off, p.mem.read8(off) | 1);
   vp.lapics.get(m).accept(cfg & 0xff, false, "vina", (cfg & 0x400) !== 0);
 }
-
-vtlSwitchCalls.vtlCall = vtlCall;
-vtlSwitchCalls.vtlReturn = vtlReturn;

@@ -31,7 +31,7 @@ import { Rtc } from "../devices/rtc.ts";
 import { GuestMemory } from "../memory/guest_memory.ts";
 import { APIC_MMIO_GPN, Partition } from "../hv/partition.ts";
 import { checkPreemption } from "../hv/vsm.ts";
-import { handleProtectionViolation, interceptHooks } from "../hv/intercept.ts";
+import { handleProtectionViolation } from "../hv/intercept.ts";
 import { icountForRefTime, refTimeAt } from "../hv/stimer.ts";
 import "../hv/hypercalls/all.ts";
 import type { MachineConfig } from "./config.ts";
@@ -202,13 +202,6 @@ export class Machine {
     this.#quantumLeft = config.quantum;
     this.#nextCheckpoint = config.checkpointInterval > 0 ? config.checkpointInterval : Infinity;
     this.vps[0]!.hv.started = true;
-    // Secure intercepts go to the protecting VTL's SINT0 when its SynIC can take them.
-    interceptHooks.synicPost = (_p, vp, vtl, sint, msg) => {
-      const s = vp.synics.get(vtl);
-      if (s.postTarget(sint) === "disabled") return false;
-      s.post(sint, msg);
-      return true;
-    };
     loader.load(this);
     this.#memHash = new MemoryHash(this.mem);
     for (const vp of this.vps) vp.cpu.updateMode();

@@ -5,12 +5,13 @@
  * APIC), and turning CPU notifications into events.
  */
 
+import { hexNum } from "../cpu/u64.ts";
 import { type Vtl, VtlArray } from "../core/vtl.ts";
 import { Cpu } from "../cpu/cpu.ts";
 import { type CpuHost } from "../cpu/host.ts";
 import { Lapic, type LapicEnv } from "../devices/lapic.ts";
 import { HvVp } from "../hv/partition.ts";
-import { hexOf, hypercall } from "../hv/hypercall.ts";
+import { hypercall } from "../hv/hypercall.ts";
 import { hvCpuid } from "../hv/cpuid.ts";
 import { isSynthMsr, readSynthMsr, referenceTime, writeSynthMsr } from "../hv/msrs.ts";
 import { SynIC, type SynicEnv } from "../hv/synic.ts";
@@ -204,7 +205,7 @@ export class Vp implements CpuHost {
       vector,
       has_error_code: hasErrorCode,
       error_code: errorCode >>> 0,
-      cr2: hexOf(cr2),
+      cr2: hexNum(cr2),
     });
   }
 

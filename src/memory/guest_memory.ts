@@ -47,10 +47,6 @@ export class GuestMemory {
     return this.#nextPool++;
   }
 
-  get poolPagesUsed(): number {
-    return this.#nextPool - this.ramPages;
-  }
-
   /** Marks [offset, offset+len) of the host buffer written: dirty, and invalidates code. */
   touch(offset: number, len: number): void {
     const first = Math.floor(offset / PAGE_SIZE);
@@ -91,19 +87,11 @@ export class GuestMemory {
     this.dv.setUint32(off, v >>> 0, true);
     this.touch(off, 4);
   }
-  write64n(off: number, v: bigint): void {
-    this.dv.setBigUint64(off, BigInt.asUintN(64, v), true);
-    this.touch(off, 8);
-  }
   writeBytes(off: number, bytes: Uint8Array): void {
     this.u8.set(bytes, off);
     if (bytes.length) this.touch(off, bytes.length);
   }
   readBytes(off: number, len: number): Uint8Array {
     return this.u8.slice(off, off + len);
-  }
-  fillPage(hostPage: number, value: number): void {
-    this.u8.fill(value, hostPage * PAGE_SIZE, (hostPage + 1) * PAGE_SIZE);
-    this.touch(hostPage * PAGE_SIZE, PAGE_SIZE);
   }
 }

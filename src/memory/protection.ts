@@ -64,3 +64,16 @@ export class VtlProtections {
     return this.#masks[owner] ?? null;
   }
 }
+
+/**
+ * Valid protection masks (spec §5.1, OpenVMM validate_vtl_gpa_flags): 0 (no access) or readable;
+ * kernel execute only together with user execute, and the two may differ only with MBEC.
+ */
+export function validMask(mask: number, mbec: boolean): boolean {
+  if (mask & ~0xf) return false;
+  if (mask === 0) return true;
+  if (!(mask & PROT_R)) return false;
+  const kx = (mask & PROT_KX) !== 0, ux = (mask & PROT_UX) !== 0;
+  if (kx && !ux) return false;
+  return mbec || kx === ux;
+}

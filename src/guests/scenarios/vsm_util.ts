@@ -69,6 +69,7 @@ export const REG = {
   VSM_PARTITION_CONFIG: 0x000d0007,
   VSM_VP_SECURE_CONFIG_VTL0: 0x000d0010,
   VSM_VP_SECURE_CONFIG_VTL1: 0x000d0011,
+  CR_INTERCEPT_CONTROL: 0x000e0000,
 } as const;
 
 /** Hypercall control words (memory form unless noted), rep count 1 where the call is a rep. */

@@ -5,8 +5,8 @@
  * profile it names the restricted lower VTL (the PoC), and the owner is the caller.
  */
 
+import { hexNum } from "../../cpu/u64.ts";
 import type { Vtl } from "../../core/vtl.ts";
-import { hexOf } from "../hypercall.ts";
 import {
   HV_STATUS_ACCESS_DENIED,
   HV_STATUS_INVALID_PARAMETER,
@@ -17,19 +17,7 @@ import {
 } from "../hvdef.ts";
 import { defineHypercall } from "../hypercall.ts";
 import { inputVtl, isSelfPartition } from "./common.ts";
-import { PROT_KX, PROT_R, PROT_UX, PROT_W } from "../../memory/protection.ts";
-
-/** Valid protection masks (spec §5.1, OpenVMM validate_vtl_gpa_flags). */
-export function validMask(mask: number, mbec: boolean): boolean {
-  if (mask & ~0xf) return false;
-  if (mask === 0) return true;
-  if (!(mask & PROT_R)) return false;
-  const kx = (mask & PROT_KX) !== 0, ux = (mask & PROT_UX) !== 0;
-  if (kx && !ux) return false;
-  if (!mbec && kx !== ux) return false;
-  void PROT_W;
-  return true;
-}
+import { validMask } from "../../memory/protection.ts";
 
 defineHypercall({
   code: HvCallModifyVtlProtectionMask,
@@ -66,7 +54,7 @@ defineHypercall({
     const flush = () => {
       if (runLen > 0) {
         p.emitter.emit(h.vp.index, "protection_change", {
-          gpa_page: hexOf(runStart),
+          gpa_page: hexNum(runStart),
           pages: runLen,
           target_vtl: owner,
           mask: flags,
