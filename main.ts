@@ -3,6 +3,7 @@
  * errors print one line and exit with status 2; nothing else happens here.
  */
 
+import { LoadError } from "./src/machine/loaders/errors.ts";
 import { boot, BOOT_USAGE } from "./src/cli/boot.ts";
 import { diff } from "./src/cli/diff.ts";
 import { dump } from "./src/cli/dump.ts";
@@ -49,7 +50,10 @@ async function main(argv: string[]): Promise<number> {
 try {
   Deno.exit(await main(Deno.args));
 } catch (e) {
-  if (e instanceof UsageError || e instanceof TraceFormatError || e instanceof ConfigError) {
+  if (
+    e instanceof UsageError || e instanceof TraceFormatError || e instanceof ConfigError ||
+    e instanceof LoadError
+  ) {
     console.error(`vtlrr: ${e.message}`);
     Deno.exit(2);
   }

@@ -4,7 +4,8 @@
  */
 
 import assert from "node:assert/strict";
-import { vtlrr } from "./support.ts";
+import { encodeTrace, eventsOf, vtlrr } from "./support.ts";
+import { sha256Hex } from "../src/cli/guest.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "vtlrr-cli-" });
 const demo = `${tmp}/demo.vtlrr`;
@@ -188,5 +189,26 @@ Deno.test("a multiboot kernel file boots with --append and --initrd, and replays
   // A malformed multiboot ELF (truncated program data) is a load error, not a crash.
   const bytes = buildMultibootHello();
   await Deno.writeFile(`${tmp}/short.elf`, bytes.subarray(0, bytes.length - 16));
-  assertCleanError(await vtlrr("boot", `${tmp}/short.elf`), /Cannot load guest short\.elf: /);
+  // ... and it leaves an existing trace at the target path untouched.
+  const before = await Deno.readFile(trace);
+  assertCleanError(
+    await vtlrr("boot", `${tmp}/short.elf`, "--trace", trace),
+    /Cannot load guest short\.elf: /,
+  );
+  assert.deepEqual(await Deno.readFile(trace), before);
+  // A trace whose recorded config no longer loads (here: a flat image over the loader's boot
+  // structures) is bad input for replay too: one line, exit 2, not a "divergence".
+  const { header, events } = await eventsOf(before);
+  const hello = `${tmp}/hello.bin`;
+  await Deno.writeFile(hello, bytes);
+  const bad = await encodeTrace({
+    ...header,
+    guest: { ...header.guest, path: hello, sha256: await sha256Hex(bytes), size: bytes.length },
+    config: { ...header.config, loader: { kind: "flat", load: 0x1000, entry: 0x1000 } },
+  }, events);
+  await Deno.writeFile(`${tmp}/bad-load.vtlrr`, bad);
+  assertCleanError(
+    await vtlrr("replay", `${tmp}/bad-load.vtlrr`),
+    /Cannot load guest .*overlaps the loader's boot structures/,
+  );
 });

@@ -5,10 +5,10 @@
 
 import { ConfigError, configToJson, DEFAULT_CONFIG, validateConfig } from "../machine/config.ts";
 import { type InputSource, LiveInput, NoInput } from "../machine/inputs.ts";
-import { LoadError } from "../machine/loader.ts";
 import { Machine } from "../machine/machine.ts";
 import { currentFormat, type TraceHeader } from "../trace/header.ts";
-import { fileSink, TraceWriter } from "../trace/writer.ts";
+import { deferredFileSink } from "../trace/sink.ts";
+import { TraceWriter } from "../trace/writer.ts";
 import { fmtInt, parse, parseMiB, parseNumber } from "./args.ts";
 import { UsageError } from "./errors.ts";
 import {
@@ -196,19 +196,14 @@ export async function boot(args: string[]): Promise<number> {
     seed: v.seed ?? "0",
     flags: [],
   };
-  let sink;
+  // The trace file is created only once the guest has loaded (a load error leaves it alone).
+  const sink = deferredFileSink(tracePath);
+  const writer = await TraceWriter.create(sink, header);
+  const machine = new Machine(config, guest.loader, writer, input);
   try {
-    sink = await fileSink(tracePath);
+    await sink.open();
   } catch (e) {
     throw new UsageError(`Cannot write trace ${tracePath}: ${(e as Error).message}`);
-  }
-  const writer = await TraceWriter.create(sink, header);
-  let machine: Machine;
-  try {
-    machine = new Machine(config, guest.loader, writer, input);
-  } catch (e) {
-    if (e instanceof LoadError) throw new UsageError(e.message);
-    throw e;
   }
   let quit = false;
   let restore = () => {};

@@ -10,7 +10,8 @@ import { formatDivergence } from "../trace/compare.ts";
 import { currentFormat } from "../trace/header.ts";
 import { TraceReader } from "../trace/reader.ts";
 import { ReplayVerifier } from "../trace/replay.ts";
-import { fileSink, TraceWriter } from "../trace/writer.ts";
+import { deferredFileSink } from "../trace/sink.ts";
+import { TraceWriter } from "../trace/writer.ts";
 import { fmtInt, parse, parseNumber } from "./args.ts";
 import { UsageError } from "./errors.ts";
 import { guestFromHeader } from "./guest.ts";
@@ -28,6 +29,9 @@ export async function replay(args: string[]): Promise<number> {
     "log-insns": { type: "string" },
   });
   const win = v["log-insns"] !== undefined ? parseInsnWindow(v["log-insns"]) : null;
+  if (win !== null && v.out !== undefined) {
+    throw new UsageError("replay: --log-insns and --out cannot be combined");
+  }
   if (positionals.length !== 1) throw new UsageError("replay: give exactly one trace file");
   const path = positionals[0]!;
   const k = v.context !== undefined ? parseNumber("--context", v.context) : 5;
@@ -38,12 +42,10 @@ export async function replay(args: string[]): Promise<number> {
   const cut = reader.truncated;
   const verifier = new ReplayVerifier(reader.events(), k, cut !== null);
   let writer: TraceWriter | null = null;
-  if (v.out !== undefined) {
+  const outSink = v.out !== undefined ? deferredFileSink(v.out) : null;
+  if (outSink !== null) {
     // The replay's own trace: the recording's header in this build's format version.
-    writer = await TraceWriter.create(await fileSink(v.out), {
-      ...reader.header,
-      format: currentFormat(),
-    });
+    writer = await TraceWriter.create(outSink, { ...reader.header, format: currentFormat() });
     verifier.tee = writer;
   }
   const stepEvents: TraceEvent[] = [];
@@ -55,6 +57,13 @@ export async function replay(args: string[]): Promise<number> {
   };
   const machine = new Machine(config, guest.loader, sink, new ScheduledInputs(recorded.inputs));
   machine.stopAt = interruptedAt(recorded);
+  if (outSink !== null) {
+    try {
+      await outSink.open();
+    } catch (e) {
+      throw new UsageError(`Cannot write trace ${v.out}: ${(e as Error).message}`);
+    }
+  }
   if (win !== null) return await logWindow(machine, verifier, win, stepEvents);
   await runLoop({ machine, verifier, writer: writer ?? undefined });
   await verifier.finish();

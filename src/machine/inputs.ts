@@ -27,6 +27,46 @@ export class NoInput implements InputSource {
   }
 }
 
+/** A FIFO of bytes: append at the end, take from the front, both in O(length taken). */
+class ByteQueue {
+  #b = new Uint8Array(256);
+  #start = 0;
+  #end = 0;
+
+  get length(): number {
+    return this.#end - this.#start;
+  }
+
+  push(bytes: Uint8Array): void {
+    if (this.#end + bytes.length > this.#b.length) {
+      // Compact to the front, growing (doubling) when the bytes would not fit anyway.
+      const n = this.length;
+      if (n + bytes.length > this.#b.length) {
+        const to = new Uint8Array(Math.max(2 * this.#b.length, n + bytes.length));
+        to.set(this.#b.subarray(this.#start, this.#end));
+        this.#b = to;
+      } else this.#b.copyWithin(0, this.#start, this.#end);
+      this.#start = 0;
+      this.#end = n;
+    }
+    this.#b.set(bytes, this.#end);
+    this.#end += bytes.length;
+  }
+
+  /** Removes and returns the first `n` bytes (at most what there is). */
+  take(n: number): Uint8Array {
+    const k = Math.min(n, this.length);
+    const out = this.#b.slice(this.#start, this.#start + k);
+    this.#start += k;
+    return out;
+  }
+
+  /** Index (from the front) of the first byte equal to `b`, or -1. */
+  indexOf(b: number): number {
+    return this.#b.subarray(this.#start, this.#end).indexOf(b);
+  }
+}
+
 /**
  * Live bytes offered every `interval` instructions, as many as the UART can take. Bytes are
  * appended with `push` (a file's contents up front, stdin as it arrives).
@@ -39,12 +79,12 @@ export class NoInput implements InputSource {
  */
 export class LiveInput implements InputSource {
   readonly interval: number;
-  #buf: number[] = [];
+  readonly #buf = new ByteQueue();
   #closed = false;
   /** The poll instant already served: the next deadline is after it, even if nothing fit. */
   #polled = -1;
   readonly #prompt: number[] | null;
-  #held: number[] = [];
+  readonly #held = new ByteQueue();
   #tail: number[] = [];
 
   constructor(interval: number, prompt?: string) {
@@ -53,8 +93,7 @@ export class LiveInput implements InputSource {
   }
 
   push(bytes: Uint8Array): void {
-    const to = this.#prompt ? this.#held : this.#buf;
-    for (const b of bytes) to.push(b);
+    (this.#prompt ? this.#held : this.#buf).push(bytes);
   }
 
   onConsole(byte: number): void {
@@ -65,8 +104,7 @@ export class LiveInput implements InputSource {
     if (this.#tail.length !== p.length || this.#held.length === 0) return;
     for (let i = 0; i < p.length; i++) if (this.#tail[i] !== p[i]) return;
     const nl = this.#held.indexOf(10);
-    const line = this.#held.splice(0, nl < 0 ? this.#held.length : nl + 1);
-    for (const b of line) this.#buf.push(b);
+    this.#buf.push(this.#held.take(nl < 0 ? this.#held.length : nl + 1));
     this.#tail.length = 0;
   }
 
@@ -95,7 +133,7 @@ export class LiveInput implements InputSource {
     if (now % this.interval !== 0) return null;
     this.#polled = now;
     if (space <= 0 || this.#buf.length === 0) return null;
-    return Uint8Array.from(this.#buf.splice(0, space));
+    return this.#buf.take(space);
   }
 }
 

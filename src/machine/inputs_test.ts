@@ -58,3 +58,18 @@ Deno.test("LiveInput: the first poll instant is one interval in, not instruction
   assert.equal(li.nextDeadline(0), 100);
   assert.deepEqual(li.fetch(100, 16), Uint8Array.of(0x68));
 });
+
+Deno.test("LiveInput: bytes come out in order across buffer growth and compaction", () => {
+  const li = new LiveInput(1);
+  const all: number[] = [], got: number[] = [];
+  let t = 1, next = 0;
+  for (let round = 0; round < 50; round++) {
+    const chunk = Uint8Array.from({ length: 37 * (round % 7) + 1 }, () => next++ & 0xff);
+    all.push(...chunk);
+    li.push(chunk);
+    for (let k = 0; k < 3; k++) got.push(...(li.fetch(t++, 16) ?? []));
+  }
+  li.close();
+  while (!li.exhausted) got.push(...(li.fetch(t++, 16) ?? []));
+  assert.deepEqual(got, all);
+});

@@ -79,8 +79,12 @@ export class MemoryHash {
   constructor(mem: GuestMemory) {
     this.#mem = mem;
     this.#u32 = new Uint32Array(mem.buffer);
-    this.#pageHash = new Int32Array(mem.totalPages);
-    mem.dirty.fill(1);
+    // Every write path marks its page dirty (GuestMemory.touch), so a page not dirty now has
+    // never been written and is still zero: start from the zero page's hash instead of hashing
+    // all of RAM at the first checkpoint (1.8 s at 3 GiB). Dirty pages are hashed as usual.
+    this.#pageHash = new Int32Array(mem.totalPages).fill(
+      hashPage(new Uint32Array(PAGE_SIZE / 4), 0),
+    );
   }
 
   /** Rehashes dirty pages, clears the dirty map, and feeds the page hashes into `h`. */

@@ -23,6 +23,30 @@ export async function fileSink(path: string): Promise<ByteSink> {
   };
 }
 
+/**
+ * A file sink that holds what is written until `open()` creates (or truncates) `path` and
+ * writes it out: lets a command fail on bad input (a guest that does not load) before it has
+ * touched an existing trace at that path.
+ */
+export function deferredFileSink(path: string): ByteSink & { open(): Promise<void> } {
+  let file: ByteSink | null = null;
+  const held: Uint8Array[] = [];
+  return {
+    async open() {
+      file = await fileSink(path);
+      for (const b of held.splice(0)) await file.write(b);
+    },
+    async write(bytes) {
+      if (file === null) held.push(bytes.slice());
+      else await file.write(bytes);
+    },
+    async close() {
+      if (file === null) await this.open();
+      await file!.close();
+    },
+  };
+}
+
 /** Collects the bytes in memory (tests, in-memory diffing). */
 export function memorySink(): ByteSink & { bytes(): Uint8Array<ArrayBuffer> } {
   const parts: Uint8Array[] = [];

@@ -77,8 +77,8 @@ export class TraceWriter {
   }
 
   /**
-   * Writes the header to `sink` and returns a writer. The header must be valid and say format 1.0
-   * (TypeError/RangeError otherwise).
+   * Writes the header to `sink` and returns a writer. The header must be valid and name this
+   * build's format version (TypeError/RangeError otherwise).
    */
   static async create(
     sink: ByteSink,
