@@ -60,7 +60,7 @@ Deno.test("diff: identical traces exit 0, different ones exit 1 with a report", 
   assert.equal(d.code, 1);
   assert.match(
     d.out,
-    /first divergence at event \d+ \(icount \d+, vp 0, vtl 0\): input vs console|first divergence/,
+    /first divergence at event \d+ \(icount \d+, vp \d+, vtl \d+\): \w+ vs \w+/,
   );
   assert.match(d.out, /instruction \(a\): 0x[0-9a-f]+ \S+/);
   assert.match(d.out, /summary:/);

@@ -73,6 +73,8 @@ Deno.test("mb-smp on one VP skips its SMP checks instead of hanging", async () =
   const text = consoleText(events);
   assert.match(text, /^SKIP smp: needs 4 CPUs/m);
   assert.doesNotMatch(text, /^FAIL/m);
+  const last = events.at(-1)!;
+  assert.ok(last.kind === "exit" && last.reason === "debug_exit", JSON.stringify(last));
 });
 
 Deno.test("a kernel file boots through the image loader like its built-in", async () => {
