@@ -34,7 +34,12 @@ export class CodeCache {
   lookup(cpu: Cpu, pa: number, rip: number, lin: number): Block {
     const key = pa * 4 + (cpu.modeKey === 64 ? 2 : cpu.modeKey === 32 ? 1 : 0);
     const b = this.#byStart.get(key);
-    if (b !== undefined && b.rip === rip) return b;
+    if (b !== undefined && b.rip === rip) {
+      // An instruction crossing into the next page: that page's translation may have changed.
+      if (b.pages.length === 1) return b;
+      const pa2 = cpu.fetchAddr(lin + (PAGE_SIZE - b.startOff));
+      if (Math.floor(pa2 / PAGE_SIZE) === b.pages[1]) return b;
+    }
     if (b !== undefined) this.#remove(b);
     const nb = this.#build(cpu, pa, rip, lin);
     this.#byStart.set(key, nb);

@@ -105,7 +105,12 @@ const TLB_MASK = TLB_SIZE - 1;
 const INV4K = 1 / 4096;
 const JC_SIZE = 1024;
 
-/** One software TLB (plus the jump cache that depends on it). */
+/**
+ * One software TLB, direct-mapped by 4 KiB linear page, with the jump cache of blocks fetched
+ * through it. A translation from a 2 MiB, 4 MiB or 1 GiB page fills one slot per 4 KiB page used;
+ * each slot remembers which large page it came from (`largeKey`), so that INVLPG of any address
+ * in the large page drops all of them.
+ */
 export class Tlb {
   readonly rTag = new Float64Array(TLB_SIZE).fill(NaN);
   readonly rBase = new Float64Array(TLB_SIZE);
@@ -113,12 +118,24 @@ export class Tlb {
   readonly wBase = new Float64Array(TLB_SIZE);
   readonly xTag = new Float64Array(TLB_SIZE).fill(NaN);
   readonly xBase = new Float64Array(TLB_SIZE);
+  /** Per slot: `largeKey` of the large page the translation came from, NaN for a 4 KiB page. */
+  readonly rLarge = new Float64Array(TLB_SIZE).fill(NaN);
+  readonly wLarge = new Float64Array(TLB_SIZE).fill(NaN);
+  readonly xLarge = new Float64Array(TLB_SIZE).fill(NaN);
+  /** Keys of the large pages filled since the last full flush (a superset of those cached). */
+  readonly large = new Set<number>();
+  /**
+   * Blocks by RIP. An entry is used only while this TLB's execute translation of its first byte
+   * still leads to the block's physical address (see Cpu.fetchBlock), so it needs no
+   * invalidation when translations change.
+   */
   readonly jc: (Block | undefined)[] = new Array(JC_SIZE).fill(undefined);
 
   flush(): void {
     this.rTag.fill(NaN);
     this.wTag.fill(NaN);
     this.xTag.fill(NaN);
+    this.large.clear();
     this.jc.fill(undefined);
   }
 
@@ -126,19 +143,43 @@ export class Tlb {
     this.wTag.fill(NaN);
   }
 
+  /** INVLPG: drops the translations of 4 KiB page `vpn`, or of the large page holding it. */
   flushPage(vpn: number): void {
     const i = vpn & TLB_MASK;
     if (this.rTag[i] === vpn) this.rTag[i] = NaN;
     if (this.wTag[i] === vpn) this.wTag[i] = NaN;
-    if (this.xTag[i] === vpn) {
-      this.xTag[i] = NaN;
-      this.jc.fill(undefined);
-    }
+    if (this.xTag[i] === vpn) this.xTag[i] = NaN;
+    if (this.large.size === 0) return;
+    this.#flushLarge(largeKey(vpn, LARGE_2M));
+    this.#flushLarge(largeKey(vpn, LARGE_4M));
+    this.#flushLarge(largeKey(vpn, LARGE_1G));
+  }
+
+  #flushLarge(key: number): void {
+    if (!this.large.delete(key)) return;
+    dropLarge(this.rTag, this.rLarge, key);
+    dropLarge(this.wTag, this.wLarge, key);
+    dropLarge(this.xTag, this.xLarge, key);
   }
 }
 
-/** Walk result access kinds. */
-const WALK_READ = 0, WALK_WRITE = 1, WALK_EXEC = 2;
+/** Sizes of large pages in 4 KiB pages: 2 MiB, 4 MiB (32-bit paging with PSE), 1 GiB. */
+const LARGE_2M = 512, LARGE_4M = 1024, LARGE_1G = 262144;
+
+/**
+ * Identifies the large page of `span` 4 KiB pages (a power of two from 512 to 262144) holding
+ * page `vpn`: its first page number times 4 plus 1, 2 or 3 for 2 MiB, 4 MiB or 1 GiB.
+ */
+function largeKey(vpn: number, span: number): number {
+  return Math.floor(vpn / span) * span * 4 + (span === LARGE_2M ? 1 : span === LARGE_4M ? 2 : 3);
+}
+
+function dropLarge(tag: Float64Array, lg: Float64Array, key: number): void {
+  for (let j = 0; j < TLB_SIZE; j++) if (lg[j] === key) tag[j] = NaN;
+}
+
+/** Page-walk access kinds (`translate`, `probe`). */
+export const WALK_READ = 0, WALK_WRITE = 1, WALK_EXEC = 2;
 
 export class Cpu {
   readonly host: CpuHost;
@@ -426,10 +467,6 @@ export class Cpu {
     }
   }
 
-  get rsp(): number {
-    return this.hi[RSP]! * TWO32 + (this.lo[RSP]! >>> 0);
-  }
-
   /** Full 64-bit register as a number (exact within ±2^53). */
   reg(i: number): number {
     return this.hi[i]! * TWO32 + (this.lo[i]! >>> 0);
@@ -438,6 +475,82 @@ export class Cpu {
   setReg(i: number, n: number): void {
     this.lo[i] = n | 0;
     this.hi[i] = hiOf(n);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Far-transfer rollback
+
+  #fCsSel = 0;
+  #fCsBase = 0;
+  #fCsLim = 0;
+  #fCsAttr = 0;
+  #fSsSel = 0;
+  #fSsBase = 0;
+  #fSsLim = 0;
+  #fSsAttr = 0;
+  #fSpLo = 0;
+  #fSpHi = 0;
+  #fFlags = 0;
+  #fLfOp = 0;
+  #fLfA = 0;
+  #fLfB = 0;
+  #fLfRes = 0;
+  #fLfAHi = 0;
+  #fLfBHi = 0;
+  #fLfResHi = 0;
+  #fLfAux = 0;
+
+  /**
+   * Saves CS, SS, RSP and RFLAGS (lazy flags included) before a far transfer — event delivery,
+   * IRET, far CALL, far RET — that commits some of them before its last check. If the transfer
+   * then faults, `restoreFar` puts them back, so that the fault is delivered from the state before
+   * the instruction (or the event), as on hardware. There is one snapshot: transfers don't nest
+   * (a fault during delivery restores it before the next event is delivered, which saves anew).
+   */
+  saveFar(): void {
+    this.#fCsSel = this.segSel[CS]!;
+    this.#fCsBase = this.segBase[CS]!;
+    this.#fCsLim = this.segLimit[CS]!;
+    this.#fCsAttr = this.segAttr[CS]!;
+    this.#fSsSel = this.segSel[SS]!;
+    this.#fSsBase = this.segBase[SS]!;
+    this.#fSsLim = this.segLimit[SS]!;
+    this.#fSsAttr = this.segAttr[SS]!;
+    this.#fSpLo = this.lo[RSP]!;
+    this.#fSpHi = this.hi[RSP]!;
+    this.#fFlags = this.eflags;
+    this.#fLfOp = this.lfOp;
+    this.#fLfA = this.lfA;
+    this.#fLfB = this.lfB;
+    this.#fLfRes = this.lfRes;
+    this.#fLfAHi = this.lfAHi;
+    this.#fLfBHi = this.lfBHi;
+    this.#fLfResHi = this.lfResHi;
+    this.#fLfAux = this.lfAux;
+  }
+
+  /** Undoes a far transfer: the state of the last `saveFar`, mode (CPL, TLB) recomputed. */
+  restoreFar(): void {
+    this.segSel[CS] = this.#fCsSel;
+    this.segBase[CS] = this.#fCsBase;
+    this.segLimit[CS] = this.#fCsLim;
+    this.segAttr[CS] = this.#fCsAttr;
+    this.segSel[SS] = this.#fSsSel;
+    this.segBase[SS] = this.#fSsBase;
+    this.segLimit[SS] = this.#fSsLim;
+    this.segAttr[SS] = this.#fSsAttr;
+    this.lo[RSP] = this.#fSpLo;
+    this.hi[RSP] = this.#fSpHi;
+    this.eflags = this.#fFlags;
+    this.lfOp = this.#fLfOp;
+    this.lfA = this.#fLfA;
+    this.lfB = this.#fLfB;
+    this.lfRes = this.#fLfRes;
+    this.lfAHi = this.#fLfAHi;
+    this.lfBHi = this.#fLfBHi;
+    this.lfResHi = this.#fLfResHi;
+    this.lfAux = this.#fLfAux;
+    this.updateMode();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -684,11 +797,6 @@ export class Cpu {
     return size === 4 ? lo | 0 : lo;
   }
 
-  /** Reads 8 bytes at `lin` through any path (used when read64 missed). */
-  read64Slow(lin: number): number {
-    return this.readSlow(lin, 8);
-  }
-
   #readByteAny(lin: number): number {
     const pa = this.translate(lin, WALK_READ, true);
     if (pa >= 0) return this.u8[pa]!;
@@ -784,6 +892,7 @@ export class Cpu {
     if (!(this.cr0 & CR0_PG)) {
       gpa = this.longMode ? lin : lin >>> 0;
       if (gpa < 0) gpa += 18446744073709551616; // cannot happen in practice
+      this.#wSpan = 0;
     } else if (this.longMode) {
       gpa = this.#walk4(lin, kind, user);
       userPage = this.#wUser;
@@ -849,21 +958,30 @@ export class Cpu {
       const vpn = Math.floor(lin * INV4K);
       const i = vpn & TLB_MASK;
       const t = this.tlb;
+      let lg = NaN;
+      if (this.#wSpan !== 0) {
+        lg = largeKey(vpn, this.#wSpan);
+        t.large.add(lg);
+      }
       if (kind === WALK_READ) {
         t.rTag[i] = vpn;
         t.rBase[i] = base;
+        t.rLarge[i] = lg;
       } else if (kind === WALK_WRITE) {
         t.wTag[i] = vpn;
         t.wBase[i] = base;
+        t.wLarge[i] = lg;
         this.mem.dirty[r >>> 5] = 1;
         // A writable translation implies a readable one.
         if (rights & RIGHT_R) {
           t.rTag[i] = vpn;
           t.rBase[i] = base;
+          t.rLarge[i] = lg;
         }
       } else {
         t.xTag[i] = vpn;
         t.xBase[i] = base;
+        t.xLarge[i] = lg;
       }
     } else if (kind === WALK_WRITE) {
       this.mem.dirty[r >>> 5] = 1;
@@ -937,6 +1055,8 @@ export class Cpu {
   #wUser = true;
   #wWrite = true;
   #wNx = false;
+  /** Size of the page the walk ended in, in 4 KiB pages when large (LARGE_*), else 0. */
+  #wSpan = 0;
 
   /** Reads a paging-structure entry at guest physical `gpa` (8 bytes) → lo, tHi. */
   #pte(gpa: number, lin: number): number {
@@ -1008,13 +1128,16 @@ export class Cpu {
           if (lo & 0x3fffe000) this.#pf(lin, errBase | 1 | 8);
           pageBase = addr - (addr % 1073741824);
           pageMask = 1073741823;
+          this.#wSpan = LARGE_1G;
         } else if (level === 2) {
           if (lo & 0x1fe000) this.#pf(lin, errBase | 1 | 8);
           pageBase = addr - (addr % 2097152);
           pageMask = 2097151;
+          this.#wSpan = LARGE_2M;
         } else {
           pageBase = addr;
           pageMask = 4095;
+          this.#wSpan = 0;
         }
         // Permission checks happen in translateAs; set D only if the write is allowed there.
         this.#wUser = userOk;
@@ -1060,6 +1183,7 @@ export class Cpu {
       const ps = level === 0 && (lo & 0x80) !== 0;
       if (level === 1 || ps) {
         if (ps && (lo & 0x1fe000)) this.#pf(lin, errBase | 1 | 8);
+        this.#wSpan = ps ? LARGE_2M : 0;
         this.#wUser = userOk;
         this.#wWrite = writeOk;
         this.#wNx = nx;
@@ -1088,6 +1212,7 @@ export class Cpu {
     if ((pde & 0x80) && (this.cr4 & CR4_PSE)) {
       // Bit 21 is reserved (PSE-36 with a 40-bit physical address width).
       if (pde & 0x200000) this.#pf(lin, errBase | 1 | 8);
+      this.#wSpan = LARGE_4M;
       this.#wUser = userOk;
       this.#wWrite = writeOk;
       this.#wNx = false;
@@ -1104,6 +1229,7 @@ export class Cpu {
     if (!(pte & 2)) writeOk = false;
     if (!(pte & 4)) userOk = false;
     if (!(pte & 0x20)) this.#pteSet(pteAddr, lin, 0x20);
+    this.#wSpan = 0;
     this.#wUser = userOk;
     this.#wWrite = writeOk;
     this.#wNx = false;
@@ -1130,11 +1256,29 @@ export class Cpu {
     return v | 0;
   }
 
-  sysRead16(lin: number): number {
-    return this.sysRead32(lin) & 0xffff; // callers ensure 4 bytes are mapped
+  /** Reads 8 bytes (low half returned, high half in tHi) with one translation when in one page. */
+  sysRead64(lin: number): number {
+    if ((lin & 0xfff) <= 0xff8) {
+      const pa = this.translateAs(lin, WALK_READ, false, false, true);
+      if (pa >= 0) {
+        this.tHi = this.dv.getInt32(pa + 4, true);
+        return this.dv.getInt32(pa, true);
+      }
+    }
+    const lo = this.sysRead32(lin);
+    this.tHi = this.sysRead32(lin + 4);
+    return lo;
   }
 
   sysWrite32(lin: number, v: number): void {
+    if ((lin & 0xfff) <= 0xffc) {
+      const p = this.translateAs(lin, WALK_WRITE, false, false, true);
+      if (p >= 0) {
+        this.dv.setInt32(p, v, true);
+        this.mem.touch(p, 4);
+      }
+      return;
+    }
     for (let k = 0; k < 4; k++) {
       const p = this.translateAs(lin + k, WALK_WRITE, false, false, true);
       if (p >= 0) {
@@ -1142,6 +1286,20 @@ export class Cpu {
         this.mem.touch(p, 1);
       }
     }
+  }
+
+  #sysWrite64(lin: number, lo: number, hi: number): void {
+    if ((lin & 0xfff) <= 0xff8) {
+      const p = this.translateAs(lin, WALK_WRITE, false, false, true);
+      if (p >= 0) {
+        this.dv.setInt32(p, lo, true);
+        this.dv.setInt32(p + 4, hi, true);
+        this.mem.touch(p, 8);
+      }
+      return;
+    }
+    this.sysWrite32(lin, lo);
+    this.sysWrite32(lin + 4, hi);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1348,16 +1506,27 @@ export class Cpu {
     }
   }
 
+  /**
+   * The block at RIP. A jump-cache entry is used only if the current execute translation of its
+   * first byte (CS base + RIP, this TLB) still leads to the block's physical address: a far jump
+   * to another CS base, INVLPG, a remap or a TLB slot taken by another page then all miss.
+   * Blocks spanning two pages are never cached here (the code cache re-checks their second page).
+   */
   fetchBlock(): Block {
     const rip = this.rip;
-    const jc = this.tlb.jc;
+    const t = this.tlb;
+    const jc = t.jc;
     const k = rip & (JC_SIZE - 1);
     const b = jc[k];
-    if (b !== undefined && b.rip === rip && b.valid && b.mode === this.modeKey) return b;
     const lin = this.bits === 64 ? rip : (this.segBase[CS]! + rip) >>> 0;
+    if (b !== undefined && b.rip === rip && b.valid && b.mode === this.modeKey) {
+      const vpn = Math.floor(lin * INV4K);
+      const i = vpn & TLB_MASK;
+      if (t.xTag[i] === vpn && t.xBase[i]! + (lin & 0xfff) === b.pa) return b;
+    }
     const pa = this.fetchAddr(lin);
     const nb = this.code.lookup(this, pa, rip, lin);
-    jc[k] = nb;
+    jc[k] = nb.pages.length === 1 ? nb : undefined;
     return nb;
   }
 
@@ -1403,10 +1572,7 @@ export class Cpu {
     const outer = this.delivering;
     this.delivering = vec;
     // A fault during delivery leaves no trace of the attempt (CS, SS, RSP, flags).
-    const csSel = this.segSel[CS]!, csBase = this.segBase[CS]!, csLim = this.segLimit[CS]!;
-    const csAttr = this.segAttr[CS]!, ssSel = this.segSel[SS]!, ssBase = this.segBase[SS]!;
-    const ssLim = this.segLimit[SS]!, ssAttr = this.segAttr[SS]!;
-    const spLo = this.lo[RSP]!, spHi = this.hi[RSP]!, fl = this.eflags;
+    this.saveFar();
     try {
       if (!(this.cr0 & CR0_PE)) this.#deliverReal(vec, retRip);
       else if (this.longMode) this.#deliver64(vec, hasErr, err, soft, retRip);
@@ -1414,20 +1580,7 @@ export class Cpu {
       this.delivering = outer;
     } catch (e) {
       // (Also after ABORT: a host context switch waits for `afterAbort`, after this rollback.)
-      if (e === FAULT || e === ABORT) {
-        this.segSel[CS] = csSel;
-        this.segBase[CS] = csBase;
-        this.segLimit[CS] = csLim;
-        this.segAttr[CS] = csAttr;
-        this.segSel[SS] = ssSel;
-        this.segBase[SS] = ssBase;
-        this.segLimit[SS] = ssLim;
-        this.segAttr[SS] = ssAttr;
-        this.lo[RSP] = spLo;
-        this.hi[RSP] = spHi;
-        this.eflags = fl;
-        this.updateMode();
-      }
+      if (e === FAULT || e === ABORT) this.restoreFar();
       if (e === FAULT) {
         // A fault while delivering: double fault rules.
         const v2 = this.faultVec;
@@ -1490,8 +1643,7 @@ export class Cpu {
   #deliver32(vec: number, hasErr: boolean, err: number, soft: boolean, retRip: number): void {
     const ext = soft ? 0 : 1;
     if (vec * 8 + 7 > this.idtLimit) this.raise(VEC_GP, vec * 8 + 2 + ext);
-    const g = this.idtBase + vec * 8;
-    const w0 = this.sysRead32(g), w1 = this.sysRead32(g + 4);
+    const w0 = this.sysRead64(this.idtBase + vec * 8), w1 = this.tHi;
     const type = (w1 >>> 8) & 0x1f;
     const dpl = (w1 >>> 13) & 3;
     // Task gates (5) and 16-bit gates (6, 7) are not supported.
@@ -1501,6 +1653,7 @@ export class Cpu {
     const sel = w0 >>> 16;
     const offset = ((w1 & 0xffff0000) | (w0 & 0xffff)) >>> 0;
     const newDpl = this.#gateTarget(sel, ext, false);
+    const csLo = this.tLo, csHi = this.tHi;
     const flags = this.getRflags();
     const oldCs = this.segSel[CS]!, oldSs = this.segSel[SS]!;
     const oldEsp = this.lo[RSP]!;
@@ -1508,8 +1661,8 @@ export class Cpu {
       // Stack switch through the 32-bit TSS: SS/ESP for the new privilege level.
       const tss = this.segBase[7]!;
       this.#tssCheck(4 + newDpl * 8, 6, ext);
-      const esp = this.sysRead32(tss + 4 + newDpl * 8);
-      const ss = this.sysRead32(tss + 8 + newDpl * 8) & 0xffff;
+      const esp = this.sysRead64(tss + 4 + newDpl * 8);
+      const ss = this.tHi & 0xffff;
       const ssErr = (ss & ~3) + ext;
       if ((ss & ~3) === 0) this.raise(VEC_TS, ext);
       if (this.readDescriptor(ss) === null) this.raise(VEC_TS, ssErr);
@@ -1520,11 +1673,11 @@ export class Cpu {
       if (!(sh & 0x8000)) this.raise(VEC_SS, ssErr);
       this.loadSeg(SS, ss, newDpl);
       this.lo[RSP] = esp;
-      this.#setCs(sel, newDpl);
+      this.#setCs(sel, newDpl, csLo, csHi);
       this.push32(oldSs);
       this.push32(oldEsp);
     } else {
-      this.#setCs(sel, this.cpl);
+      this.#setCs(sel, this.cpl, csLo, csHi);
     }
     this.push32(flags);
     this.push32(oldCs);
@@ -1540,7 +1693,7 @@ export class Cpu {
     const ext = soft ? 0 : 1;
     if (vec * 16 + 15 > this.idtLimit) this.raise(VEC_GP, vec * 8 + 2 + ext);
     const g = this.idtBase + vec * 16;
-    const w0 = this.sysRead32(g), w1 = this.sysRead32(g + 4);
+    const w0 = this.sysRead64(g), w1 = this.tHi;
     const w2 = this.sysRead32(g + 8);
     const type = (w1 >>> 8) & 0x1f;
     const dpl = (w1 >>> 13) & 3;
@@ -1551,6 +1704,7 @@ export class Cpu {
     const sel = w0 >>> 16;
     const offset = w2 * TWO32 + (((w1 & 0xffff0000) | (w0 & 0xffff)) >>> 0);
     const newDpl = this.#gateTarget(sel, ext, true);
+    const csLo = this.tLo, csHi = this.tHi;
     const flags = this.getRflags();
     const oldCs = this.segSel[CS]!, oldSs = this.segSel[SS]!;
     const oldRsp = this.reg(RSP);
@@ -1559,19 +1713,47 @@ export class Cpu {
       const tss = this.segBase[7]!;
       const o = ist !== 0 ? 0x24 + (ist - 1) * 8 : 4 + newDpl * 8;
       this.#tssCheck(o, 8, ext);
-      const lo = this.sysRead32(tss + o), hi = this.sysRead32(tss + o + 4);
-      newRsp = hi * TWO32 + (lo >>> 0);
+      const lo = this.sysRead64(tss + o);
+      newRsp = this.tHi * TWO32 + (lo >>> 0);
     } else newRsp = oldRsp;
     newRsp -= newRsp % 16 === 0 ? 0 : ((newRsp % 16) + 16) % 16;
-    // Build the frame at the new stack (supervisor accesses), then switch.
-    const frame = hasErr ? 6 : 5;
-    const base = this.canon(newRsp - frame * 8, true);
-    const vals = [hasErr ? err : -1, retRip, oldCs, flags, oldRsp, oldSs];
-    let p = base;
-    for (let k = hasErr ? 0 : 1; k < 6; k++) {
-      const v = vals[k]!;
-      this.#sysWrite64(p, v | 0, k === 0 ? 0 : hiOf(v));
-      p += 8;
+    // Build the frame at the new stack (supervisor accesses), lowest quadword first, then switch.
+    const size = hasErr ? 48 : 40;
+    const base = this.canon(newRsp - size, true);
+    const pa = (base & 0xfff) <= PAGE_SIZE - size
+      ? this.translateAs(base, WALK_WRITE, false, false, true)
+      : -1;
+    if (pa >= 0) {
+      // The whole frame in one page of RAM: one translation.
+      const dv = this.dv;
+      let p = pa;
+      if (hasErr) {
+        dv.setInt32(p, err, true);
+        dv.setInt32(p + 4, 0, true);
+        p += 8;
+      }
+      dv.setInt32(p, retRip | 0, true);
+      dv.setInt32(p + 4, hiOf(retRip), true);
+      dv.setInt32(p + 8, oldCs, true);
+      dv.setInt32(p + 12, 0, true);
+      dv.setInt32(p + 16, flags, true);
+      dv.setInt32(p + 20, 0, true);
+      dv.setInt32(p + 24, oldRsp | 0, true);
+      dv.setInt32(p + 28, hiOf(oldRsp), true);
+      dv.setInt32(p + 32, oldSs, true);
+      dv.setInt32(p + 36, 0, true);
+      this.mem.touch(pa, size);
+    } else {
+      let p = base;
+      if (hasErr) {
+        this.#sysWrite64(p, err, 0);
+        p += 8;
+      }
+      this.#sysWrite64(p, retRip | 0, hiOf(retRip));
+      this.#sysWrite64(p + 8, oldCs, 0);
+      this.#sysWrite64(p + 16, flags, 0);
+      this.#sysWrite64(p + 24, oldRsp | 0, hiOf(oldRsp));
+      this.#sysWrite64(p + 32, oldSs, 0);
     }
     if (newDpl < this.cpl) {
       this.segSel[SS] = newDpl;
@@ -1579,7 +1761,7 @@ export class Cpu {
       this.segLimit[SS] = 0xffffffff;
       this.segAttr[SS] = SEG_ATTR_UNUSABLE_NULL;
     }
-    this.#setCs(sel, newDpl);
+    this.#setCs(sel, newDpl, csLo, csHi);
     this.setReg(RSP, base);
     this.eflags &= ~(FLAG_TF | FLAG_NT | FLAG_RF | FLAG_VM);
     if (type === 0xe) this.eflags &= ~FLAG_IF;
@@ -1587,15 +1769,8 @@ export class Cpu {
     this.updateMode();
   }
 
-  #sysWrite64(lin: number, lo: number, hi: number): void {
-    this.sysWrite32(lin, lo);
-    this.sysWrite32(lin + 4, hi);
-  }
-
-  /** Loads CS (already validated) for interrupt/far transfers, with privilege `cpl`. */
-  #setCs(sel: number, cpl: number): void {
-    this.readDescriptor(sel);
-    const lo = this.tLo, hi = this.tHi;
+  /** Loads CS from its (validated) descriptor words for event delivery, with privilege `cpl`. */
+  #setCs(sel: number, cpl: number, lo: number, hi: number): void {
     this.segSel[CS] = (sel & ~3) | cpl;
     this.#loadCache(CS, lo, hi);
     this.updateMode();
@@ -1614,10 +1789,8 @@ export class Cpu {
     const base = ti ? this.segBase[6]! : this.gdtBase;
     const limit = ti ? this.segLimit[6]! : this.gdtLimit;
     if (index + 7 > limit) return null;
-    const lo = this.sysRead32(base + index);
-    const hi = this.sysRead32(base + index + 4);
+    const lo = this.sysRead64(base + index);
     this.tLo = lo;
-    this.tHi = hi;
     return lo;
   }
 
