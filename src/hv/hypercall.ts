@@ -83,7 +83,10 @@ export function defineHypercall(d: HypercallDef): void {
   defs.set(d.code, d);
 }
 
-/** A handler's "suspend and retry later" result (never a real HV_STATUS). */
+/**
+ * A handler's "suspend and retry later" result (never a real HV_STATUS); the handler records what
+ * the VP waits for (HvVp.waitTlb).
+ */
 export const HYPERCALL_WAIT = -1;
 const HV_STATUS_TIMEOUT = 0x78;
 
@@ -322,7 +325,6 @@ export function hypercall(p: Partition, vp: HvVp): void {
     if (status === HYPERCALL_WAIT) {
       // The call must wait (a TLB lock): RIP back on the VMCALL, re-executed when released.
       cpu.rip = rip;
-      vp.waitTlbVtl = callerVtl;
       p.emitter.emit(vp.index, "hypercall", {
         code,
         name: HYPERCALL_NAMES[code] ?? "unknown",

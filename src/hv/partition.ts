@@ -107,8 +107,11 @@ export class HvVp {
   started = false;
   /** HvRegisterInterceptSuspend.TlbFlushInhibit (set by TranslateVirtualAddress, TLFS §9.1.4). */
   tlbFlushInhibit = false;
-  /** A flush hypercall by this VTL waits for TLB locks on other VPs to go (-1: not waiting). */
-  waitTlbVtl = -1;
+  /**
+   * A flush hypercall by this VP's VTL `vtl` waits until none of its `targets` (VP indexes) has
+   * its TLB locked for that VTL (flush.ts); null while not waiting.
+   */
+  waitTlb: { readonly vtl: Vtl; readonly targets: readonly number[] } | null = null;
   /**
    * Per VTL: the vector delivered with "No EOI required" set in the VP assist page whose EOI
    * the guest may perform by clearing that bit (TLFS "EOI Assist"), or -1 (eoi_assist.ts).

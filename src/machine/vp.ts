@@ -16,7 +16,7 @@ import { hvCpuid } from "../hv/cpuid.ts";
 import { isSynthMsr, readSynthMsr, referenceTime, writeSynthMsr } from "../hv/msrs.ts";
 import { SynIC, type SynicEnv } from "../hv/synic.ts";
 import { crWriteIntercepted, msrWriteIntercepted } from "../hv/register_intercepts.ts";
-import { tlbLocked } from "../hv/hypercalls/flush.ts";
+import { tlbWaitOver } from "../hv/hypercalls/flush.ts";
 import { checkVina, takePreempted } from "../hv/vsm.ts";
 import { eoiAssistAck, eoiAssistSync } from "../hv/eoi_assist.ts";
 import type { Machine } from "./machine.ts";
@@ -102,11 +102,7 @@ export class Vp implements CpuHost {
   get runnable(): boolean {
     const c = this.cpu;
     if (c.shutdown || !this.hv.started) return false;
-    if (this.hv.waitTlbVtl >= 0) {
-      const vtl = this.hv.waitTlbVtl as Vtl;
-      if (this.machine.partition.vps.some((v) => v !== this.hv && tlbLocked(v, vtl))) return false;
-      this.hv.waitTlbVtl = -1;
-    }
+    if (!tlbWaitOver(this.machine.partition, this.hv)) return false;
     if (!c.halted) return true;
     if (this.hv.preemptCheck) return true;
     for (let v = this.hv.activeVtl + 1; v < this.hv.contexts.count; v++) {

@@ -4,10 +4,11 @@
  * header HV_VP_SET), …ListEx (0x0014, rep + variable header). vtlrr's TLBs are flushed whole
  * for the target VPs, which is always allowed (flushing more than asked is safe).
  *
- * TLB locks (VsmVpSecureConfigVtlN.TlbLocked, TLFS §15.9.x) and TlbFlushInhibit: while a target
- * VP's TLB is locked for the caller's VTL by a higher VTL, the caller waits; its RIP stays on the
- * VMCALL and it re-executes the call once every lock is released (deterministically: the VP is
- * simply not runnable until then).
+ * TLB locks (VsmVpSecureConfigVtlN.TlbLocked, TLFS §15.5.2) and TlbFlushInhibit (§9.1.4): while
+ * a target VP's TLB is locked for the caller's VTL by a higher VTL, the caller waits; its RIP stays
+ * on the VMCALL and it re-executes the call once the locks of its targets are released
+ * (deterministically: the VP is simply not runnable until then). Locks on VPs the flush does not
+ * target do not hold it up.
  */
 
 import type { Vtl } from "../../core/vtl.ts";
@@ -21,7 +22,7 @@ import {
   HvCallFlushVirtualAddressSpaceEx,
 } from "../hvdef.ts";
 import { defineHypercall, HYPERCALL_WAIT, type HypercallContext } from "../hypercall.ts";
-import type { HvVp } from "../partition.ts";
+import type { HvVp, Partition } from "../partition.ts";
 import { maskVps, parseVpSet } from "./common.ts";
 
 const ALL_PROCESSORS = 0x1;
@@ -34,6 +35,23 @@ export function tlbLocked(vp: HvVp, vtl: Vtl): boolean {
     if (vp.activeVtl === m && (vp.secureConfig[m]![vtl]! & 2)) return true;
   }
   return false;
+}
+
+/** Whether a VP other than `caller` among `targets` has its TLB locked for `vtl`. */
+function targetLocked(p: Partition, caller: HvVp, vtl: Vtl, targets: readonly number[]): boolean {
+  return targets.some((i) => p.vps[i] !== caller && tlbLocked(p.vps[i]!, vtl));
+}
+
+/**
+ * Whether `vp`, waiting in a flush hypercall, may run again: the locks on the flush's targets
+ * are gone (it then re-executes the call). Clears the wait when it is over.
+ */
+export function tlbWaitOver(p: Partition, vp: HvVp): boolean {
+  const w = vp.waitTlb;
+  if (w === null) return true;
+  if (targetLocked(p, vp, w.vtl, w.targets)) return false;
+  vp.waitTlb = null;
+  return true;
 }
 
 function flush(h: HypercallContext, ex: boolean, list: boolean): number {
@@ -52,8 +70,10 @@ function flush(h: HypercallContext, ex: boolean, list: boolean): number {
   } else {
     targets = maskVps(h.input.getInt32(16, true), h.input.getInt32(20, true), vps.length);
   }
-  const locked = targets.some((i) => vps[i] !== h.vp && tlbLocked(vps[i]!, h.callerVtl));
-  if (locked) return HYPERCALL_WAIT;
+  if (targetLocked(h.partition, h.vp, h.callerVtl, targets)) {
+    h.vp.waitTlb = { vtl: h.callerVtl, targets };
+    return HYPERCALL_WAIT;
+  }
   for (const i of targets) vps[i]!.cpu.flushTlbAll();
   if (list) h.repsDone = h.repCount;
   return HV_STATUS_SUCCESS;
