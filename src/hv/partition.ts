@@ -12,6 +12,7 @@ import type { Emitter } from "../core/events.ts";
 import { type Vtl, Vtl0, VtlArray } from "../core/vtl.ts";
 import type { Cpu } from "../cpu/cpu.ts";
 import { CpuContext } from "../cpu/context.ts";
+import { hiOf, loOf } from "../cpu/u64.ts";
 import {
   GPA_MMIO,
   GPA_UNMAPPED,
@@ -156,6 +157,31 @@ export class HvVp {
   nextLower(): number {
     for (let v = this.activeVtl - 1; v >= 0; v--) if (this.isEnabled(v as Vtl)) return v;
     return -1;
+  }
+
+  /**
+   * This VP's hypervisor state for the machine's state hash, as int32 words: every field a guest
+   * can observe, directly or through how the VP runs. The machine hashes the saved contexts, local
+   * APICs and SynICs from their own snapshots; the overlays and host pages follow from MSRs hashed
+   * here and there; `preemptCheck` and `preemptedBy` are bookkeeping a guest cannot see.
+   */
+  stateWords(): number[] {
+    const w = [this.activeVtl, this.enabledVtls, this.started ? 1 : 0];
+    w.push(this.tlbFlushInhibit ? 1 : 0);
+    for (const m of this.assistMsr.values()) w.push(m[0], m[1]);
+    w.push(...this.vina.values());
+    for (const row of this.secureConfig) w.push(...row);
+    w.push(...this.crInterceptControl, ...this.crInterceptCr0Mask);
+    w.push(...this.crInterceptCr4Mask, ...this.crInterceptMiscEnableMask);
+    for (const e of this.pendingEvent) {
+      if (e === null) w.push(0);
+      else w.push(1, e.vector, e.hasErr ? 1 : 0, e.err, loOf(e.param), hiOf(e.param));
+    }
+    w.push(...this.eoiAssistVector);
+    const t = this.waitTlb;
+    if (t === null) w.push(-1);
+    else w.push(t.vtl, t.targets.length, ...t.targets);
+    return w;
   }
 }
 
@@ -347,17 +373,15 @@ export class Partition {
   }
 
   /**
-   * Hypervisor state not covered elsewhere by the machine's state hash, as words; empty while
-   * none of it has left its reset value (so hashes of runs that never use it are unchanged).
+   * The partition's hypervisor state for the machine's state hash, as int32 words (per-VP state:
+   * HvVp.stateWords; VTL protections are hashed by the machine from their mask arrays).
    */
-  extraStateWords(): number[] {
-    const w: number[] = [];
-    for (const m of this.referenceTscMsr.values()) if (m[0] !== 0 || m[1] !== 0) w.push(1);
-    for (const vp of this.vps) for (const v of vp.eoiAssistVector) if (v >= 0) w.push(2);
-    if (w.length === 0) return w;
-    for (const m of this.referenceTscMsr.values()) w.push(m[0], m[1]);
+  stateWords(): number[] {
+    const w = [this.enabledVtls, this.mbecEnabledVtls, ...this.vsmConfig.values()];
+    for (const a of [this.guestOsId, this.hypercallMsr, this.referenceTscMsr]) {
+      for (const m of a.values()) w.push(m[0], m[1]);
+    }
     w.push(this.referenceTsc.sequence);
-    for (const vp of this.vps) w.push(...vp.eoiAssistVector);
     return w;
   }
 

@@ -636,22 +636,16 @@ export class Machine {
       h.words(c.fpr);
       saveContext(c, ctx);
       hashContext(h, ctx);
-      h.word(vp.hv.activeVtl);
-      h.word(vp.hv.enabledVtls);
+      h.word(vp.waitSipi ? 1 : 0);
+      h.words(vp.hv.stateWords());
       for (const [vtl, saved] of vp.hv.contexts.entries()) {
         if (vtl !== vp.hv.activeVtl && vp.hv.isEnabled(vtl)) hashContext(h, saved);
       }
       for (const l of vp.hv.lapics.values()) h.value(l.snapshot());
       for (const sy of vp.hv.synics.values()) h.value(sy.snapshot());
-      for (const m of vp.hv.assistMsr.values()) h.words(m);
-      h.words([...vp.hv.vina.values()]);
     }
     const p = this.partition;
-    h.words([p.enabledVtls, p.mbecEnabledVtls]);
-    for (const v of p.vsmConfig.values()) h.word(v);
-    for (const v of p.guestOsId.values()) h.words(v);
-    for (const v of p.hypercallMsr.values()) h.words(v);
-    h.words(p.extraStateWords()); // empty unless the reference TSC page or EOI assist was used
+    h.words(p.stateWords());
     for (const owner of p.protections.owners()) {
       h.word(owner);
       const a = p.protections.maskArray(owner)!;
