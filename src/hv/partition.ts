@@ -104,6 +104,12 @@ export class HvVp {
   readonly synicPages = new Map<string, { host: number; gpn: number | null }>();
   /** Set when a higher VTL may have become deliverable (checked by the machine). */
   preemptCheck = false;
+  /**
+   * The interrupt that made `checkPreemption` enter a higher VTL, until that VTL takes it or the
+   * VP switches again: its `interrupt` event is marked `preempted` (trace schema; vsm.ts). Not
+   * guest-visible.
+   */
+  preemptedBy: { readonly vtl: Vtl; readonly vector: number } | null = null;
   /** Whether the VP runs (the BSP from reset; others after INIT/SIPI or StartVirtualProcessor). */
   started = false;
   /** HvRegisterInterceptSuspend.TlbFlushInhibit (set by TranslateVirtualAddress, TLFS §9.1.4). */

@@ -20,17 +20,11 @@ import type { HvVp, Partition } from "./partition.ts";
 
 export type SwitchReason = "call" | "return" | "fast_return" | "interrupt" | "intercept";
 
-/**
- * The interrupt that made `checkPreemption` enter a higher VTL, until that VTL takes it or the VP
- * switches again: its `interrupt` event is marked `preempted` (trace schema). Not guest-visible.
- */
-const preemptedBy = new WeakMap<HvVp, { vtl: Vtl; vector: number }>();
-
 /** Whether delivering `vector` in `vtl` is the interrupt that preempted a lower VTL (consumed). */
 export function takePreempted(vp: HvVp, vtl: Vtl, vector: number): boolean {
-  const e = preemptedBy.get(vp);
-  if (e === undefined || e.vtl !== vtl || e.vector !== vector) return false;
-  preemptedBy.delete(vp);
+  const e = vp.preemptedBy;
+  if (e === null || e.vtl !== vtl || e.vector !== vector) return false;
+  vp.preemptedBy = null;
   return true;
 }
 
@@ -44,7 +38,7 @@ export function switchVtl(
 ): void {
   const cpu = vp.cpu;
   const from = vp.activeVtl;
-  preemptedBy.delete(vp);
+  vp.preemptedBy = null;
   // The event is positioned at the instruction in the VTL being left.
   p.emitter.emit(vp.index, "vtl_switch", {
     from,
@@ -156,7 +150,7 @@ export function checkPreemption(p: Partition, vp: HvVp): boolean {
     if (vector >= 0) {
       switchVtl(p, vp, vtl, "interrupt", vp.cpu.rip);
       setEntryReason(p, vp, vtl, HvVtlEntryReasonInterrupt);
-      preemptedBy.set(vp, { vtl, vector });
+      vp.preemptedBy = { vtl, vector };
       return true;
     }
   }

@@ -80,6 +80,7 @@ const NOT_IN_STATE_WORDS = new Set([
   "assistPage", // host page numbers
   "synicPages", // host page numbers
   "preemptCheck", // "look again" flag; the APIC state it refers to is hashed
+  "preemptedBy", // marks a trace event; not guest-visible
 ]);
 
 Deno.test("state hash: every per-VP hypervisor field is hashed or deliberately left out", () => {
