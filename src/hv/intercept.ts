@@ -19,10 +19,19 @@ import {
   VP_ASSIST_ENTRY_REASON,
   VP_ASSIST_INTERCEPT_MESSAGE,
 } from "./hvdef.ts";
+import { buildMessage, HV_MESSAGE_OFFSET_PAYLOAD } from "./messages.ts";
 import type { HvVp, Partition } from "./partition.ts";
+import type { SynicOutcome } from "./synic.ts";
 import { switchVtl } from "./vsm.ts";
 
-const P = 16;
+const P = HV_MESSAGE_OFFSET_PAYLOAD;
+
+/**
+ * Where an intercept message went (deliverIntercept): into the owner's SIM slot 0 ("delivered"),
+ * queued behind a busy slot 0 ("pending", MessagePending set in the slot), or into the owner's
+ * VP assist page ("page").
+ */
+export type InterceptDelivery = Exclude<SynicOutcome, "dropped"> | "page";
 
 /**
  * A 256-byte HV_MESSAGE of `type` with an HV_X64_INTERCEPT_MESSAGE_HEADER describing the VP's
@@ -36,10 +45,8 @@ export function interceptMessage(
   insnLength: number,
 ): [Uint8Array, DataView] {
   const cpu = vp.cpu;
-  const m = new Uint8Array(256);
+  const m = buildMessage(type, new Uint8Array(payloadSize));
   const dv = new DataView(m.buffer);
-  dv.setUint32(0, type, true);
-  m[4] = payloadSize;
   dv.setUint32(P + 0, vp.index, true);
   m[P + 4] = (insnLength & 0xf) | ((vp.lapic.tpr >>> 4) << 4); // length 3:0, CR8 7:4
   m[P + 5] = access; // HV_INTERCEPT_ACCESS_TYPE: 0 read, 1 write, 2 execute
@@ -164,6 +171,8 @@ export function handleProtectionViolation(
  * unwound the instruction (`cpu.afterAbort`): switching inside it would let the instruction's
  * rollback (e.g. POP's restore of RSP) land in the owner's context and leave the lower VTL's
  * saved context half-updated.
+ *
+ * Returns where the message went.
  */
 export function deliverIntercept(
   p: Partition,
@@ -172,8 +181,9 @@ export function deliverIntercept(
   msg: Uint8Array,
   onDelivered: () => void = () => {},
   deferred = false,
-): void {
-  if (interceptViaSynic(p, vp, owner, msg)) {
+): InterceptDelivery {
+  const posted = interceptViaSynic(p, vp, owner, msg);
+  if (posted !== null) {
     onDelivered();
     vp.preemptCheck = true;
     vp.cpu.exitReq = true;
@@ -189,7 +199,7 @@ export function deliverIntercept(
       if (deferred) vp.cpu.afterAbort = suspend;
       else suspend();
     }
-    return;
+    return posted;
   }
   const enter = () => {
     switchVtl(p, vp, owner, "intercept", vp.cpu.rip);
@@ -204,17 +214,25 @@ export function deliverIntercept(
     vp.cpu.exitReq = true;
     vp.cpu.brk = true;
   } else enter();
+  return "page";
 }
 
 /**
- * Posts the intercept message to the owner's SINT0. False when that route is not available —
- * VsmPartitionConfig.InterceptPage (bit 12) selects the VP assist page, the owner's SynIC or SIM
- * page is off, or its SINT0 queue is full (the message would be dropped) — and the VP assist
- * page route is taken instead.
+ * Posts the intercept message to the owner's SINT0 and returns the post's outcome: "delivered"
+ * (in SIM slot 0) or "pending" (queued behind a busy slot). Null, and nothing posted, when that
+ * route is not available — VsmPartitionConfig.InterceptPage (bit 12) selects the VP assist page,
+ * the owner's SynIC or SIM page is off, or its SINT0 queue is full (the message would be
+ * dropped) — and the VP assist page route is taken instead.
  */
-function interceptViaSynic(p: Partition, vp: HvVp, owner: Vtl, msg: Uint8Array): boolean {
-  if (p.vsmConfig.get(owner) & (1 << 12)) return false;
+function interceptViaSynic(
+  p: Partition,
+  vp: HvVp,
+  owner: Vtl,
+  msg: Uint8Array,
+): "delivered" | "pending" | null {
+  if (p.vsmConfig.get(owner) & (1 << 12)) return null;
   const s = vp.synics.get(owner);
-  if (s.postTarget(0) !== "ready") return false;
-  return s.post(0, msg) !== "dropped";
+  if (s.postTarget(0) !== "ready") return null;
+  const outcome = s.post(0, msg);
+  return outcome === "dropped" ? null : outcome;
 }

@@ -12,6 +12,7 @@ import { RAX, RDX } from "../cpu/regs.ts";
 import { readMsr } from "../cpu/msr.ts";
 import { HvMessageTypeMsrIntercept, HvMessageTypeRegisterIntercept } from "./hvdef.ts";
 import { deliverIntercept, interceptMessage } from "./intercept.ts";
+import { HV_MESSAGE_OFFSET_PAYLOAD as P } from "./messages.ts";
 import type { HvVp, Partition } from "./partition.ts";
 
 const MSR_BITS: Record<number, number> = {
@@ -57,10 +58,10 @@ export function crWriteIntercepted(
     1,
     vp.cpu.currentInsnLength(),
   );
-  m[16 + 40] = 0; // IsMemoryOp
-  dv.setUint32(16 + 44, cr === 0 ? 0x00040000 : 0x00040003, true); // HvX64RegisterCr0 / Cr4
-  dv.setInt32(16 + 48, lo, true);
-  dv.setInt32(16 + 52, hi, true);
+  m[P + 40] = 0; // IsMemoryOp
+  dv.setUint32(P + 44, cr === 0 ? 0x00040000 : 0x00040003, true); // HvX64RegisterCr0 / Cr4
+  dv.setInt32(P + 48, lo, true);
+  dv.setInt32(P + 52, hi, true);
   deliverIntercept(p, vp, o as Vtl, m, undefined, true);
   return true;
 }
@@ -89,12 +90,12 @@ export function msrWriteIntercepted(
     1,
     vp.cpu.currentInsnLength(),
   );
-  dv.setUint32(16 + 40, msr >>> 0, true);
+  dv.setUint32(P + 40, msr >>> 0, true);
   // RDX and RAX as the registers hold them (u64 fields, spec §5.4; WRMSR uses bits 31:0).
-  dv.setInt32(16 + 48, vp.cpu.lo[RDX]!, true);
-  dv.setInt32(16 + 52, vp.cpu.hi[RDX]!, true);
-  dv.setInt32(16 + 56, vp.cpu.lo[RAX]!, true);
-  dv.setInt32(16 + 60, vp.cpu.hi[RAX]!, true);
+  dv.setInt32(P + 48, vp.cpu.lo[RDX]!, true);
+  dv.setInt32(P + 52, vp.cpu.hi[RDX]!, true);
+  dv.setInt32(P + 56, vp.cpu.lo[RAX]!, true);
+  dv.setInt32(P + 60, vp.cpu.hi[RAX]!, true);
   void hi;
   deliverIntercept(p, vp, o as Vtl, m, undefined, true);
   return true;
