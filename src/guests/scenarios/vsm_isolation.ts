@@ -23,23 +23,10 @@
  */
 
 import { Kit, PAGES } from "../kit.ts";
-import { cr3, dword, eax, ecx, qword, rax, rcx, rdi, rsi, rsp } from "../asm.ts";
+import { cr3, dword, eax, ecx, qword, r13, r14, rax, rcx, rdi, rsi, rsp } from "../asm.ts";
 import type { BuiltinGuest } from "../demo.ts";
-import {
-  ACT,
-  exceptionEvent,
-  HC_GET_REGS_1,
-  MON_IN,
-  Monitor,
-  MSG,
-  r13,
-  r14,
-  REG,
-  repResult,
-  REQ,
-  ST,
-  V,
-} from "./vsm_monitor.ts";
+import { ACT, exceptionEvent, MON_IN, Monitor, MSG, REQ, V } from "./vsm_monitor.ts";
+import { HC, REG, repResult, ST } from "./vsm_util.ts";
 
 const P_OK = 0x6ff000, P_SECRET = 0x700000, P_RO = 0x701000, P_PT = 0x702000;
 const P_PT3 = 0x703000, P_RO2 = 0x704000;
@@ -297,22 +284,22 @@ export function buildVsmIsolation(): BuiltinGuest {
 
   // ---- hypercalls with input or output in protected pages (TLFS §3.7) ----------------------------
   a.mov(rdi, PAGES.output).mov(ecx, 4).mov(rax, 0x7777).rep().stosq();
-  k.hypercall(0, HC_GET_REGS_1, P_SECRET, PAGES.output);
+  k.hypercall(0, HC.GET_REGS_1, P_SECRET, PAGES.output);
   a.mov(r13, rax).xor(r13, ST.ACCESS_DENIED).mov(r14, qword(PAGES.output)).xor(r14, 0x7777);
   a.or(r13, r14);
   mon.eq("§3.7 GetVpRegisters with its input in the no-access page -> ACCESS_DENIED", r13, 0);
   a.mov(rdi, PAGES.input).mov(qword(rdi), -1).mov(dword(rdi, 8), 0xfffffffe).mov(dword(rdi, 12), 0);
   a.mov(qword(rdi, 16), REG.VSM_VP_STATUS);
-  k.hypercall(0, HC_GET_REGS_1, PAGES.input, P_SECRET);
+  k.hypercall(0, HC.GET_REGS_1, PAGES.input, P_SECRET);
   a.mov(r13, rax).xor(r13, ST.ACCESS_DENIED);
-  k.hypercall(0, HC_GET_REGS_1, PAGES.input, P_RO + 0x100);
+  k.hypercall(0, HC.GET_REGS_1, PAGES.input, P_RO + 0x100);
   a.xor(rax, ST.ACCESS_DENIED).or(r13, rax).or(r13, qword(P_RO + 0x100));
   mon.eq(
     "§3.7 GetVpRegisters with its output in the no-access or R page -> ACCESS_DENIED, 0 reps, nothing written",
     r13,
     0,
   );
-  k.hypercall(0, HC_GET_REGS_1, MON_IN, PAGES.output);
+  k.hypercall(0, HC.GET_REGS_1, MON_IN, PAGES.output);
   mon.eq(
     "§3.7 input in VTL1's protected hypercall input page -> ACCESS_DENIED",
     rax,

@@ -15,20 +15,26 @@
  */
 
 import { Kit, PAGES, STACK1 } from "../kit.ts";
-import { cr3, cr4, dword, eax, ecx, qword, r8, rax, rcx, rdi, rdx, rsi, rsp } from "../asm.ts";
-import type { BuiltinGuest } from "../demo.ts";
 import {
-  ACT,
-  exceptionEvent,
-  Monitor,
+  cr3,
+  cr4,
+  dword,
+  eax,
+  ecx,
+  qword,
   r13,
   r14,
-  REG,
-  repResult,
-  REQ,
-  ST,
-  V,
-} from "./vsm_monitor.ts";
+  r8,
+  rax,
+  rcx,
+  rdi,
+  rdx,
+  rsi,
+  rsp,
+} from "../asm.ts";
+import type { BuiltinGuest } from "../demo.ts";
+import { ACT, exceptionEvent, Monitor, REQ, V } from "./vsm_monitor.ts";
+import { REG, repResult, ST } from "./vsm_util.ts";
 
 /** The user-mode alias of GPA x is ALIAS + x (PDPT entry 1 → a PD mapping 0x600000 as user). */
 const ALIAS = 0x4000_0000;

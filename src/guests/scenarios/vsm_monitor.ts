@@ -30,25 +30,32 @@ import {
   byte,
   dword,
   eax,
+  ebx,
   ecx,
   type Label,
   type Mem,
   qword,
+  r10,
+  r11,
+  r11d,
+  r12,
+  r12d,
+  r13,
+  r13d,
+  r14,
+  r14d,
+  r15,
   r8,
+  r8d,
   rax,
-  rbp,
   rbx,
   rcx,
   rdi,
   rdx,
   type Reg,
-  reg,
   rsi,
 } from "../asm.ts";
-
-export const r9 = reg("r9"), r10 = reg("r10"), r11 = reg("r11"), r12 = reg("r12");
-export const r13 = reg("r13"), r14 = reg("r14"), r15 = reg("r15");
-export const r11d = reg("r11d"), r12d = reg("r12d"), r13d = reg("r13d"), r14d = reg("r14d");
+import { getReg, HC, popAll, pushAll, REG } from "./vsm_util.ts";
 
 /** VTL1's hypercall input and output pages, the monitor's variables and the message copy. */
 export const MON_IN = 0x7f0000, MON_OUT = 0x7f1000, MON_VARS = 0x7f2000;
@@ -139,45 +146,7 @@ export const REQ = {
   POKE: 6,
 } as const;
 
-/** HV_STATUS values (TLFS §3.12, spec §1.5). */
-export const ST = {
-  SUCCESS: 0,
-  INVALID_HYPERCALL_INPUT: 3,
-  INVALID_PARAMETER: 5,
-  ACCESS_DENIED: 6,
-  INVALID_REGISTER_VALUE: 0x50,
-  INVALID_VTL_STATE: 0x51,
-} as const;
-
-/** Register names (TLFS hv_register_name, spec §3). */
-export const REG = {
-  PENDING_EVENT0: 0x00010004,
-  RAX: 0x00020000,
-  RSP: 0x00020004,
-  RIP: 0x00020010,
-  CR0: 0x00040000,
-  CR3: 0x00040002,
-  CR4: 0x00040003,
-  EFER: 0x00080001,
-  LSTAR: 0x00080009,
-  VSM_VP_STATUS: 0x000d0003,
-  VSM_PARTITION_STATUS: 0x000d0004,
-  VSM_CAPABILITIES: 0x000d0006,
-  VSM_PARTITION_CONFIG: 0x000d0007,
-  VSM_VP_SECURE_CONFIG_VTL0: 0x000d0010,
-  CR_INTERCEPT_CONTROL: 0x000e0000,
-  CR_INTERCEPT_CR0_MASK: 0x000e0001,
-  CR_INTERCEPT_CR4_MASK: 0x000e0002,
-} as const;
-
-export const HC_GET_REGS_1 = 0x0000_0001_0000_0050n;
-export const HC_SET_REGS_1 = 0x0000_0001_0000_0051n;
 export const HC_MODIFY = 0x000cn;
-
-/** A rep call's result value: status | reps completed << 32. */
-export function repResult(status: number, reps: number): bigint {
-  return BigInt(status) | (BigInt(reps) << 32n);
-}
 
 /**
  * HvRegisterPendingEvent0 for an exception (spec §3): EventPending, type 0, DeliverErrorCode,
@@ -187,8 +156,6 @@ export function exceptionEvent(vector: number, errorCode?: number): bigint {
   const de = errorCode === undefined ? 0n : 0x100n;
   return 1n | de | (BigInt(vector) << 16n) | (BigInt(errorCode ?? 0) << 32n);
 }
-
-const GPRS = [rax, rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r12, r13, r14, r15];
 
 type Val = number | bigint | Label | Reg | (() => number | bigint);
 
@@ -444,11 +411,7 @@ export class Monitor {
 
   /** VTL0 GetVpRegisters(name) with HV_INPUT_VTL `sel`: result value in rax, value at output. */
   getReg0(name: number, sel = 0): void {
-    const a = this.k.a, p = PAGES.input;
-    a.mov(qword(p), -1);
-    this.store(p + 8, 0xfffffffen | (BigInt(sel) << 32n));
-    a.mov(qword(p + 16), name);
-    this.k.hypercall(0, HC_GET_REGS_1, p, PAGES.output);
+    getReg(this.k, 0, name, { vtlSel: sel });
   }
 
   /** VTL0 SetVpRegisters(name = value) with HV_INPUT_VTL `sel`: result value in rax. */
@@ -459,7 +422,7 @@ export class Monitor {
     a.mov(qword(p + 16), name).mov(qword(p + 24), 0);
     this.store(p + 32, value);
     a.mov(qword(p + 40), 0);
-    this.k.hypercall(0, HC_SET_REGS_1, p, 0);
+    this.k.hypercall(0, HC.SET_REGS_1, p, 0);
   }
 
   // ---- VTL1 side --------------------------------------------------------------------------------
@@ -496,8 +459,8 @@ export class Monitor {
     const loop = a.label("mon_loop"), exit = a.label("mon_exit"), call = a.label("mon_call");
     const intr = a.label("mon_intr"), page = a.label("mon_page"), handle = a.label("mon_handle");
     const spurious = a.label("mon_spurious");
-    const push = () => GPRS.forEach((r) => a.push(r));
-    const pop = () => [...GPRS].reverse().forEach((r) => a.pop(r));
+    const push = () => pushAll(k);
+    const pop = () => popAll(k);
 
     a.bind(k.vtl1Entry);
     push();
@@ -601,16 +564,16 @@ export class Monitor {
       a.call(this.protectSub);
     });
     step(ACT.SETREG, () => {
-      a.mov(r13, qword(V.actName)).mov(r14, qword(V.actVal)).xor(ebx(), ebx()).mov(r15, 0x10);
+      a.mov(r13, qword(V.actName)).mov(r14, qword(V.actVal)).xor(ebx, ebx).mov(r15, 0x10);
       a.call(this.setRegSub);
     });
     step(ACT.EMU_CR, () => {
-      a.mov(r13d, dword(MSG + 16 + 44)).mov(r14, qword(MSG + 16 + 48)).xor(ebx(), ebx());
+      a.mov(r13d, dword(MSG + 16 + 44)).mov(r14, qword(MSG + 16 + 48)).xor(ebx, ebx);
       a.mov(r15, 0x10).call(this.setRegSub);
     });
     step(ACT.EMU_MSR, () => {
       a.mov(r14d, dword(MSG + 16 + 48)).shl(r14, 32).mov(eax, dword(MSG + 16 + 56));
-      a.or(r14, rax).mov(r13, qword(V.actName)).xor(ebx(), ebx()).mov(r15, 0x10);
+      a.or(r14, rax).mov(r13, qword(V.actName)).xor(ebx, ebx).mov(r15, 0x10);
       a.call(this.setRegSub);
     });
     step(ACT.INJECT, () => {
@@ -622,7 +585,7 @@ export class Monitor {
       a.mov(r14, qword(V.actLen)).test(r14, r14).jnz(have);
       a.movzx(r14d, byte(MSG + 16 + 4)).and(r14, 0xf);
       a.bind(have).add(r14, qword(MSG + 16 + 24));
-      a.mov(r13, REG.RIP).xor(ebx(), ebx()).mov(r15, 0x10).call(this.setRegSub);
+      a.mov(r13, REG.RIP).xor(ebx, ebx).mov(r15, 0x10).call(this.setRegSub);
     });
     a.jmp(exit);
 
@@ -651,31 +614,24 @@ export class Monitor {
     header(MON_IN);
     a.mov(qword(MON_IN + 16), r13).mov(qword(MON_IN + 24), 0);
     a.mov(qword(MON_IN + 32), r14).mov(qword(MON_IN + 40), rbx);
-    a.mov(rcx, HC_SET_REGS_1).mov(rdx, MON_IN).xor(r8d(), r8d()).call(k.hcall1);
+    a.mov(rcx, HC.SET_REGS_1).mov(rdx, MON_IN).xor(r8d, r8d).call(k.hcall1);
     a.ret();
     // getRegSub: r13 name, r15 HV_INPUT_VTL → rax result, r14 value 63:0.
     a.bind(this.getRegSub);
     header(MON_IN);
     a.mov(qword(MON_IN + 16), r13);
-    a.mov(rcx, HC_GET_REGS_1).mov(rdx, MON_IN).mov(r8, MON_OUT).call(k.hcall1);
+    a.mov(rcx, HC.GET_REGS_1).mov(rdx, MON_IN).mov(r8, MON_OUT).call(k.hcall1);
     a.mov(r14, qword(MON_OUT));
     a.ret();
     // protectSub: r13 GPFN list, r14 count, r15 MapFlags | HV_INPUT_VTL << 32 → rax result.
     a.bind(this.protectSub);
     a.mov(qword(MON_IN), -1).mov(qword(MON_IN + 8), r15);
     a.mov(rsi, r13).mov(rdi, MON_IN + 16).mov(rcx, r14).rep().movsq();
-    a.mov(rcx, r14).shl(rcx, 32).or(rcx, Number(HC_MODIFY)).mov(rdx, MON_IN).xor(r8d(), r8d());
+    a.mov(rcx, r14).shl(rcx, 32).or(rcx, Number(HC_MODIFY)).mov(rdx, MON_IN).xor(r8d, r8d);
     a.call(k.hcall1);
     a.ret();
 
     a.align(8);
     for (const [l, v] of this.#consts) a.bind(l).dq(v);
   }
-}
-
-function ebx(): Reg {
-  return reg("ebx");
-}
-function r8d(): Reg {
-  return reg("r8d");
 }

@@ -14,26 +14,26 @@
  */
 
 import { Kit, PAGES } from "../kit.ts";
-import { byte, cr2, dword, eax, qword, rax, rbx, rcx, rdx, rsp } from "../asm.ts";
-import type { BuiltinGuest } from "../demo.ts";
 import {
-  ACT,
-  exceptionEvent,
-  MON_VARS,
-  Monitor,
-  MSG,
+  byte,
+  cr2,
+  dword,
+  eax,
+  qword,
   r11,
   r12,
   r13,
   r14,
   r14d,
-  REG,
-  repResult,
-  REQ,
-  ST,
-  V,
-  V0_SCRATCH,
-} from "./vsm_monitor.ts";
+  rax,
+  rbx,
+  rcx,
+  rdx,
+  rsp,
+} from "../asm.ts";
+import type { BuiltinGuest } from "../demo.ts";
+import { ACT, exceptionEvent, MON_VARS, Monitor, MSG, REQ, V, V0_SCRATCH } from "./vsm_monitor.ts";
+import { REG, repResult, ST } from "./vsm_util.ts";
 
 /** Test pages and the masks VTL1 gives them (HV_MAP_GPA_FLAGS: R=1, W=2, KX=4, UX=8). */
 const P_N = 0x700000, P_N2 = 0x701000, P_R = 0x702000, P_RX = 0x703000, P_RW = 0x704000;

@@ -13,20 +13,10 @@
  */
 
 import { Kit } from "../kit.ts";
-import { cr0, cr4, eax, ebx, ecx, edx, qword, rax, rbx, rdx } from "../asm.ts";
+import { cr0, cr4, eax, ebx, ecx, edx, qword, r13, r14, rax, rbx, rdx } from "../asm.ts";
 import type { BuiltinGuest } from "../demo.ts";
-import {
-  ACT,
-  exceptionEvent,
-  Monitor,
-  r13,
-  r14,
-  REG,
-  repResult,
-  REQ,
-  ST,
-  V,
-} from "./vsm_monitor.ts";
+import { ACT, exceptionEvent, Monitor, REQ, V } from "./vsm_monitor.ts";
+import { REG, repResult, ST } from "./vsm_util.ts";
 
 const CR0_MP = 1 << 1, CR0_AM = 1 << 18, CR4_TSD = 1 << 2, CR4_SMEP = 1 << 20;
 /** CrInterceptControl bits (TLFS §15.13.4): Cr0Write, Cr4Write, MsrLstarWrite, MsrEferWrite. */

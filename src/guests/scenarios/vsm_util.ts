@@ -1,6 +1,6 @@
 /**
- * Helpers shared by the VSM scenario guests (vsm-interrupts, vsm-synic, vsm-smp, vsm-translate,
- * vsm-registers, vsm-negative): IDT gates above the exception vectors, memory-form
+ * Helpers shared by the VSM scenario guests (all of them, the monitor of vsm_monitor.ts too):
+ * register names, HV_STATUS values, IDT gates above the exception vectors, memory-form
  * Get/SetVpRegisters, all-GPR save/restore and a VTL1 "server" loop that VTL0 calls with request
  * numbers and that also serves interrupt entries (TLFS §15.6-§15.8, §15.12).
  *
@@ -32,6 +32,7 @@ import {
 
 /** Register names (TLFS hv_register_name, spec §3). */
 export const REG = {
+  PENDING_EVENT0: 0x00010004,
   RAX: 0x00020000,
   RCX: 0x00020001,
   RDX: 0x00020002,
@@ -70,6 +71,8 @@ export const REG = {
   VSM_VP_SECURE_CONFIG_VTL0: 0x000d0010,
   VSM_VP_SECURE_CONFIG_VTL1: 0x000d0011,
   CR_INTERCEPT_CONTROL: 0x000e0000,
+  CR_INTERCEPT_CR0_MASK: 0x000e0001,
+  CR_INTERCEPT_CR4_MASK: 0x000e0002,
 } as const;
 
 /** Hypercall control words (memory form unless noted), rep count 1 where the call is a rep. */
