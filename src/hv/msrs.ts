@@ -6,7 +6,7 @@
  */
 
 import type { Vtl } from "../core/vtl.ts";
-import { hexNum, hiOf } from "../cpu/u64.ts";
+import { hex64, hiOf } from "../cpu/u64.ts";
 import {
   HV_X64_MSR_APIC_FREQUENCY,
   HV_X64_MSR_EOI,
@@ -122,7 +122,7 @@ export function writeSynthMsr(
   p.emitter.emit(vp.index, "msr", {
     msr,
     name: synthMsrName(msr),
-    value: hexNum((hi >>> 0) * 4294967296 + (lo >>> 0)),
+    value: hex64(lo, hi),
     result: ok ? "ok" : "gp",
   });
   return ok;
