@@ -24,6 +24,25 @@ export function hiOf(n: number): number {
   return Math.floor(n / TWO32) | 0;
 }
 
+/** The little-endian 64-bit value at `off` of `dv`, unsigned, as a number (exact below 2^53). */
+export function getU64(dv: DataView, off: number): number {
+  return toUnum(dv.getInt32(off, true), dv.getInt32(off + 4, true));
+}
+
+/**
+ * The little-endian 64-bit value at `off` of `dv`, signed, as a number (exact within ±2^53:
+ * canonical addresses).
+ */
+export function getI64(dv: DataView, off: number): number {
+  return toNum(dv.getInt32(off, true), dv.getInt32(off + 4, true));
+}
+
+/** Writes the integer `n` (exact within ±2^53) at `off` of `dv` as a little-endian 64-bit value. */
+export function setU64(dv: DataView, off: number, n: number): void {
+  dv.setInt32(off, loOf(n), true);
+  dv.setInt32(off + 4, hiOf(n), true);
+}
+
 /** True when (lo, hi) is a canonical 48-bit address (bits 63:47 equal). */
 export function isCanonical(hi: number): boolean {
   const t = hi >> 15;

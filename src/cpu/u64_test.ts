@@ -1,5 +1,16 @@
 import assert from "node:assert/strict";
-import { divU128by64, hex64, mulLo64, mulS64, mulU64, parseHex64, toNum } from "./u64.ts";
+import {
+  divU128by64,
+  getI64,
+  getU64,
+  hex64,
+  mulLo64,
+  mulS64,
+  mulU64,
+  parseHex64,
+  setU64,
+  toNum,
+} from "./u64.ts";
 
 const M64 = (1n << 64n) - 1n;
 function split(x: bigint): [number, number] {
@@ -84,4 +95,22 @@ Deno.test("hex helpers", () => {
   assert.deepEqual(parseHex64("0xffffffff80000000"), [-2147483648, -1]);
   assert.equal(parseHex64("0x"), null);
   assert.equal(toNum(-4096, -1), -4096);
+});
+
+Deno.test("getU64/getI64/setU64 round-trip up to ±2^53 and wrap the high half modulo 2^64", () => {
+  const dv = new DataView(new ArrayBuffer(8));
+  for (const n of [0, 1, 0xffffffff, 0x100000000, 2 ** 53 - 1]) {
+    setU64(dv, 0, n);
+    assert.equal(getU64(dv, 0), n);
+    assert.equal(getI64(dv, 0), n);
+  }
+  for (const n of [-1, -0x1000, -(2 ** 47)]) {
+    setU64(dv, 0, n);
+    assert.equal(getI64(dv, 0), n);
+    assert.equal(dv.getBigInt64(0, true), BigInt(n));
+  }
+  setU64(dv, 0, 2 ** 63);
+  assert.equal(dv.getUint32(4, true), 0x80000000);
+  assert.equal(dv.getUint32(0, true), 0);
+  assert.equal(getU64(dv, 0), 2 ** 63);
 });

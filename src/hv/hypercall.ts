@@ -20,7 +20,7 @@
  */
 
 import { vtlCall, vtlReturn } from "./vsm.ts";
-import { hexNum } from "../cpu/u64.ts";
+import { hexNum, toUnum } from "../cpu/u64.ts";
 import type { Vtl } from "../core/vtl.ts";
 import { PAGE_SIZE } from "../memory/guest_memory.ts";
 import { RIGHT_R, RIGHT_W } from "../cpu/host.ts";
@@ -235,8 +235,8 @@ export function hypercall(p: Partition, vp: HvVp): void {
   const repCount = ctlHi & 0xfff;
   const repStart = (ctlHi >>> 16) & 0xfff;
   const reservedBits = (ctlLo & 0x78000000) !== 0 || (ctlHi & 0xf000f000) !== 0;
-  const inGpa = x64 ? cpu.reg(RDX) : (cpu.lo[RBX]! >>> 0) * 4294967296 + (cpu.lo[RCX]! >>> 0);
-  const outGpa = x64 ? cpu.reg(R8) : (cpu.lo[RDI]! >>> 0) * 4294967296 + (cpu.lo[RSI]! >>> 0);
+  const inGpa = x64 ? cpu.reg(RDX) : toUnum(cpu.lo[RCX]!, cpu.lo[RBX]!);
+  const outGpa = x64 ? cpu.reg(R8) : toUnum(cpu.lo[RSI]!, cpu.lo[RDI]!);
   const def = defs.get(code);
   const callerVtl = vp.activeVtl;
   let status: number;

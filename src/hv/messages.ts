@@ -24,7 +24,7 @@
  * `hv_message.md`).
  */
 
-import { loOf } from "../cpu/u64.ts";
+import { getU64, setU64 } from "../cpu/u64.ts";
 import { HvMessageTypeNone, HvMessageTypeTimerExpired } from "./hvdef.ts";
 
 export { HvMessageTypeNone, HvMessageTypeTimerExpired };
@@ -53,8 +53,6 @@ export const HV_TIMER_PAYLOAD_OFFSET_TIMER_INDEX = 0;
 export const HV_TIMER_PAYLOAD_OFFSET_EXPIRATION_TIME = 8;
 export const HV_TIMER_PAYLOAD_OFFSET_DELIVERY_TIME = 16;
 
-const TWO32 = 4294967296;
-
 /** HV_MESSAGE_HEADER, decoded. */
 export interface HvMessageHeader {
   /** HV_MESSAGE_TYPE as an unsigned 32-bit number. */
@@ -75,17 +73,6 @@ export interface HvTimerMessagePayload {
 
 function dvOf(b: Uint8Array): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
-}
-
-/** Writes a non-negative integer-valued number as an unsigned 64-bit little-endian value. */
-export function putU64(dv: DataView, off: number, n: number): void {
-  dv.setInt32(off, loOf(n), true);
-  dv.setInt32(off + 4, Math.floor(n / TWO32) | 0, true);
-}
-
-/** Reads an unsigned 64-bit little-endian value as a number (exact below 2^53). */
-export function getU64(dv: DataView, off: number): number {
-  return dv.getUint32(off + 4, true) * TWO32 + dv.getUint32(off, true);
 }
 
 /**
@@ -158,8 +145,8 @@ export function buildTimerMessage(
   const p = new Uint8Array(HV_TIMER_MESSAGE_PAYLOAD_SIZE);
   const dv = dvOf(p);
   dv.setUint32(HV_TIMER_PAYLOAD_OFFSET_TIMER_INDEX, timerIndex >>> 0, true);
-  putU64(dv, HV_TIMER_PAYLOAD_OFFSET_EXPIRATION_TIME, expirationTime);
-  putU64(dv, HV_TIMER_PAYLOAD_OFFSET_DELIVERY_TIME, deliveryTime);
+  setU64(dv, HV_TIMER_PAYLOAD_OFFSET_EXPIRATION_TIME, expirationTime);
+  setU64(dv, HV_TIMER_PAYLOAD_OFFSET_DELIVERY_TIME, deliveryTime);
   return buildMessage(HvMessageTypeTimerExpired, p);
 }
 
@@ -180,7 +167,7 @@ export function parseTimerMessagePayload(b: Uint8Array, off = 0): HvTimerMessage
  * message that waited in a queue gets the time it actually reached the SIM slot.
  */
 export function setTimerDeliveryTime(msg: Uint8Array, deliveryTime: number): void {
-  putU64(
+  setU64(
     dvOf(msg),
     HV_MESSAGE_OFFSET_PAYLOAD + HV_TIMER_PAYLOAD_OFFSET_DELIVERY_TIME,
     deliveryTime,

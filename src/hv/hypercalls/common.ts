@@ -2,7 +2,7 @@
 
 import type { Vtl } from "../../core/vtl.ts";
 import { CpuContext } from "../../cpu/context.ts";
-import { toNum } from "../../cpu/u64.ts";
+import { getI64 } from "../../cpu/u64.ts";
 import { HV_VP_INDEX_SELF } from "../hvdef.ts";
 import type { HypercallContext } from "../hypercall.ts";
 import type { HvVp } from "../partition.ts";
@@ -27,18 +27,13 @@ export function targetVp(h: HypercallContext, index: number): HvVp | undefined {
   return h.partition.vp(index >>> 0);
 }
 
-/** u64 at `off` as a number (exact for canonical addresses and values below 2^53). */
-export function num64(dv: DataView, off: number): number {
-  return toNum(dv.getInt32(off, true), dv.getInt32(off + 4, true));
-}
-
 /**
  * Parses HV_INITIAL_VP_CONTEXT (x64, 224 bytes; spec §2.2) at `off` into a CpuContext.
  * Segment registers: Base u64 @0, Limit u32 @8, Selector u16 @12, Attributes u16 @14.
  */
 export function parseInitialContext(dv: DataView, off: number): CpuContext {
   const c = CpuContext.reset();
-  c.rip = num64(dv, off + 0);
+  c.rip = getI64(dv, off + 0);
   c.rspLo = dv.getInt32(off + 8, true);
   c.rspHi = dv.getInt32(off + 12, true);
   c.rflags = (dv.getInt32(off + 16, true) & 0x3f7fd7) | 2;
@@ -46,18 +41,18 @@ export function parseInitialContext(dv: DataView, off: number): CpuContext {
   const order = [1, 3, 0, 4, 5, 2, 7, 6];
   for (let i = 0; i < 8; i++) {
     const s = order[i]!, o = off + 24 + i * 16;
-    c.segBase[s] = num64(dv, o);
+    c.segBase[s] = getI64(dv, o);
     c.segLimit[s] = dv.getUint32(o + 8, true);
     c.segSel[s] = dv.getUint16(o + 12, true);
     c.segAttr[s] = dv.getUint16(o + 14, true);
   }
   c.idtLimit = dv.getUint16(off + 152 + 6, true);
-  c.idtBase = num64(dv, off + 152 + 8);
+  c.idtBase = getI64(dv, off + 152 + 8);
   c.gdtLimit = dv.getUint16(off + 168 + 6, true);
-  c.gdtBase = num64(dv, off + 168 + 8);
+  c.gdtBase = getI64(dv, off + 168 + 8);
   c.efer = dv.getInt32(off + 184, true);
   c.cr0 = dv.getInt32(off + 192, true);
-  c.cr3 = num64(dv, off + 200);
+  c.cr3 = getI64(dv, off + 200);
   c.cr4 = dv.getInt32(off + 208, true);
   c.patLo = dv.getInt32(off + 216, true);
   c.patHi = dv.getInt32(off + 220, true);

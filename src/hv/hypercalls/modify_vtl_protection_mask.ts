@@ -5,7 +5,7 @@
  * profile it names the restricted lower VTL (the PoC), and the owner is the caller.
  */
 
-import { hexNum } from "../../cpu/u64.ts";
+import { hexNum, toUnum } from "../../cpu/u64.ts";
 import type { Vtl } from "../../core/vtl.ts";
 import {
   HV_STATUS_ACCESS_DENIED,
@@ -64,7 +64,7 @@ defineHypercall({
     };
     for (let i = h.repStart; i < h.repCount; i++) {
       const lo = h.input.getUint32(16 + i * 8, true), hi = h.input.getUint32(20 + i * 8, true);
-      const gpn = hi * 4294967296 + lo;
+      const gpn = toUnum(lo, hi);
       if (hi !== 0 || !p.isRam(gpn)) {
         status = HV_STATUS_INVALID_PARAMETER;
         break;

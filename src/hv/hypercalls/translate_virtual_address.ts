@@ -7,6 +7,7 @@
  */
 
 import type { Vtl } from "../../core/vtl.ts";
+import { getI64, setU64 } from "../../cpu/u64.ts";
 import {
   HV_STATUS_ACCESS_DENIED,
   HV_STATUS_INVALID_PARAMETER,
@@ -20,7 +21,7 @@ import {
 import { defineHypercall, type HypercallContext } from "../hypercall.ts";
 import { contextOf } from "../registers.ts";
 import { TLB_FLUSH_INHIBIT, translateGva } from "../translate.ts";
-import { inputVtl, isSelfPartition, num64, targetVp } from "./common.ts";
+import { inputVtl, isSelfPartition, targetVp } from "./common.ts";
 
 function handler(ex: boolean) {
   return (h: HypercallContext): number => {
@@ -34,7 +35,7 @@ function handler(ex: boolean) {
     // A VTL may translate with its own or a lower VTL's context only.
     if (vtl > h.callerVtl) return HV_STATUS_ACCESS_DENIED;
     if (!vp.isEnabled(vtl as Vtl)) return HV_STATUS_INVALID_VTL_STATE;
-    const gvaPage = num64(h.input, 24);
+    const gvaPage = getI64(h.input, 24);
     const r = translateGva(
       h.partition,
       vp,
@@ -47,8 +48,7 @@ function handler(ex: boolean) {
     o.setUint32(0, r.code, true);
     o.setUint32(4, (r.code === 0 ? 6 : 0) | (r.overlay ? 0x100 : 0), true); // WB; OverlayPage
     const gpaOff = ex ? 48 : 8;
-    o.setUint32(gpaOff, r.gpaPage % 4294967296, true);
-    o.setUint32(gpaOff + 4, Math.floor(r.gpaPage / 4294967296), true);
+    setU64(o, gpaOff, r.gpaPage);
     if (r.code === 0 && (flagsLo & TLB_FLUSH_INHIBIT)) vp.tlbFlushInhibit = true;
     return HV_STATUS_SUCCESS;
   };
