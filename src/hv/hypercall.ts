@@ -96,9 +96,12 @@ const MAX_BLOCK = PAGE_SIZE;
 /** Fast register pairs: (RDX, R8) and XMM0-XMM5 for 64-bit callers. */
 export const FAST_PAIRS_X64 = 7;
 
-/** Where a fast call's input and output live in the register block, or why it cannot run. */
+/**
+ * Where a fast call's input and output live in the register block, or why it cannot run: the
+ * input fills the first `inPairs` pairs and the output starts at the next one, pair `inPairs`.
+ */
 export type FastLayout =
-  | { readonly kind: "ok"; readonly inPairs: number; readonly outPair: number }
+  | { readonly kind: "ok"; readonly inPairs: number }
   | { readonly kind: "ud" }
   | { readonly kind: "invalid" };
 
@@ -126,7 +129,7 @@ export function fastLayout(
 }
 
 function ok(inPairs: number): FastLayout {
-  return { kind: "ok", inPairs, outPair: inPairs };
+  return { kind: "ok", inPairs };
 }
 
 /** The 112-byte fast register block of a 64-bit caller (or the 16 bytes of a 32-bit one). */
@@ -273,7 +276,7 @@ export function hypercall(p: Partition, vp: HvVp): void {
         status = HV_STATUS_INVALID_HYPERCALL_INPUT;
         break run;
       }
-      fastOut = layout.outPair * 16;
+      fastOut = layout.inPairs * 16; // output starts at the pair after the input
       inputBytes = readFastBlock(cpu, x64).slice(0, inLen);
     } else {
       if ((inLen > 0 && inGpa % 8 !== 0) || (outLen > 0 && outGpa % 8 !== 0)) {

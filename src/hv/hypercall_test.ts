@@ -16,15 +16,15 @@ import type { Partition } from "./partition.ts";
 const BOTH = HV_X64_HYPERCALL_XMM_INPUT_AVAILABLE | HV_X64_HYPERCALL_XMM_OUTPUT_AVAILABLE;
 
 Deno.test("§3.7 XMM fast: input in (RDX, R8) then XMM0-5, output from the next pair", () => {
-  assert.deepEqual(fastLayout(8, 0, true, BOTH), { kind: "ok", inPairs: 1, outPair: 1 });
-  assert.deepEqual(fastLayout(16, 0, true, BOTH), { kind: "ok", inPairs: 1, outPair: 1 });
+  assert.deepEqual(fastLayout(8, 0, true, BOTH), { kind: "ok", inPairs: 1 });
+  assert.deepEqual(fastLayout(16, 0, true, BOTH), { kind: "ok", inPairs: 1 });
   // GetVpRegisters, one name: 20 bytes in (RDX, R8, XMM0), 16 out in XMM1.
-  assert.deepEqual(fastLayout(20, 16, true, BOTH), { kind: "ok", inPairs: 2, outPair: 2 });
+  assert.deepEqual(fastLayout(20, 16, true, BOTH), { kind: "ok", inPairs: 2 });
   // Four names: 32 in, 64 out in XMM1-XMM4.
-  assert.deepEqual(fastLayout(32, 64, true, BOTH), { kind: "ok", inPairs: 2, outPair: 2 });
-  assert.deepEqual(fastLayout(112, 0, true, BOTH), { kind: "ok", inPairs: 7, outPair: 7 });
-  assert.deepEqual(fastLayout(16, 96, true, BOTH), { kind: "ok", inPairs: 1, outPair: 1 });
-  assert.deepEqual(fastLayout(0, 16, true, BOTH), { kind: "ok", inPairs: 0, outPair: 0 });
+  assert.deepEqual(fastLayout(32, 64, true, BOTH), { kind: "ok", inPairs: 2 });
+  assert.deepEqual(fastLayout(112, 0, true, BOTH), { kind: "ok", inPairs: 7 });
+  assert.deepEqual(fastLayout(16, 96, true, BOTH), { kind: "ok", inPairs: 1 });
+  assert.deepEqual(fastLayout(0, 16, true, BOTH), { kind: "ok", inPairs: 0 });
   // Too big: INVALID_HYPERCALL_INPUT.
   assert.deepEqual(fastLayout(113, 0, true, BOTH), { kind: "invalid" });
   assert.deepEqual(fastLayout(36, 80, true, BOTH), { kind: "invalid" });
@@ -32,7 +32,7 @@ Deno.test("§3.7 XMM fast: input in (RDX, R8) then XMM0-5, output from the next 
 });
 
 Deno.test("§3.7 XMM fast while not advertised raises #UD; 32-bit callers have one pair", () => {
-  assert.deepEqual(fastLayout(16, 0, true, 0), { kind: "ok", inPairs: 1, outPair: 1 });
+  assert.deepEqual(fastLayout(16, 0, true, 0), { kind: "ok", inPairs: 1 });
   assert.deepEqual(fastLayout(24, 0, true, 0), { kind: "ud" });
   assert.deepEqual(fastLayout(24, 0, true, HV_X64_HYPERCALL_XMM_OUTPUT_AVAILABLE), { kind: "ud" });
   assert.deepEqual(fastLayout(16, 16, true, HV_X64_HYPERCALL_XMM_INPUT_AVAILABLE), {
@@ -41,10 +41,9 @@ Deno.test("§3.7 XMM fast while not advertised raises #UD; 32-bit callers have o
   assert.deepEqual(fastLayout(24, 0, true, HV_X64_HYPERCALL_XMM_INPUT_AVAILABLE), {
     kind: "ok",
     inPairs: 2,
-    outPair: 2,
   });
   // 32-bit callers (OpenVMM: EBX:ECX, EDI:ESI only, no fast output).
-  assert.deepEqual(fastLayout(16, 0, false, BOTH), { kind: "ok", inPairs: 1, outPair: 1 });
+  assert.deepEqual(fastLayout(16, 0, false, BOTH), { kind: "ok", inPairs: 1 });
   assert.deepEqual(fastLayout(20, 0, false, BOTH), { kind: "invalid" });
   assert.deepEqual(fastLayout(8, 16, false, BOTH), { kind: "invalid" });
   // Both are advertised in CPUID 0x40000003 EDX.
