@@ -124,7 +124,7 @@ export function protectionOwner(p: Partition, vp: HvVp, gpa: number, access: num
   for (let m = vp.activeVtl + 1; m < p.vtlCount; m++) {
     if (!p.protections.isEnabled(m as Vtl)) continue;
     let mask = p.protections.get(m as Vtl, gpn);
-    if ((p.mbecEnabledVtls >>> m & 1) === 0) {
+    if (!p.mbecEnabled(m)) {
       mask = (mask & PROT_KX) ? mask | PROT_UX : mask & ~PROT_UX;
     }
     if ((mask & need) === 0) return vp.isEnabled(m as Vtl) ? m : -1;

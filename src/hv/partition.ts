@@ -80,7 +80,9 @@ export class HvVp {
   readonly contexts: VtlArray<CpuContext>;
   /**
    * HvRegisterVsmVpSecureConfigVtlN held by each VTL m for each lower VTL n: secureConfig[m][n]
-   * (bit 0 MbecEnabled, bit 1 TlbLocked).
+   * holds bit 1, TlbLocked. Bit 0, MbecEnabled, is not stored here: it reads as VTL m's
+   * partition-wide MBEC setting (Partition.mbecEnabled) and cannot be written otherwise
+   * (OpenVMM; README, conflicts table).
    */
   readonly secureConfig: number[][];
   /** Register intercept controls owned by each higher VTL (TLFS §15.13.4). */
@@ -200,6 +202,11 @@ export class Partition {
   readonly emitter: Emitter;
   /** Bit n set: VTL n enabled for the partition (VsmPartitionStatus.EnabledVtlSet). */
   enabledVtls = 1;
+  /**
+   * Bit n set: VTL n was enabled with EnableMbec (VsmPartitionStatus.MbecEnabledVtlSet). MBEC is
+   * partition-wide, as in OpenVMM: every VP's VsmVpSecureConfigVtlN.MbecEnabled held by VTL n
+   * reads this bit (the TLFS has a second, per-VP switch; README, conflicts table).
+   */
   mbecEnabledVtls = 0;
   /** HvRegisterVsmPartitionConfig per VTL (only VTL ≥ 1 meaningful); low 32 bits. */
   readonly vsmConfig: VtlArray<number>;
@@ -241,6 +248,19 @@ export class Partition {
     return this.config.maxVtl;
   }
 
+  /** Whether VTL `owner` was enabled with MBEC: its masks may give KX ≠ UX (TLFS §15.10). */
+  mbecEnabled(owner: number): boolean {
+    return ((this.mbecEnabledVtls >>> owner) & 1) !== 0;
+  }
+
+  /**
+   * Whether MBEC applies to VTL `vtl`'s accesses (VsmVpStatus.ActiveMbecEnabled when it runs):
+   * a higher VTL that protects it was enabled with MBEC. The same on every VP (mbecEnabledVtls).
+   */
+  mbecActive(vtl: number): boolean {
+    return (this.mbecEnabledVtls >>> (vtl + 1)) !== 0;
+  }
+
   isVtlEnabled(v: number): boolean {
     return v >= 0 && v < this.vtlCount && ((this.enabledVtls >>> v) & 1) !== 0;
   }
@@ -269,8 +289,7 @@ export class Partition {
     if (gpn >= 0 && gpn < this.mem.ramPages) {
       let r = this.protections.effective(vtl, gpn);
       // Without MBEC, user and kernel execute rights are the same bit (KX governs).
-      const mbec = (this.mbecEnabledVtls >>> (vtl + 1)) !== 0;
-      if (!mbec) {
+      if (!this.mbecActive(vtl)) {
         r = (r & PROT_KX) ? r | PROT_UX : r & ~PROT_UX;
       }
       return gpn * 32 + r;

@@ -231,7 +231,7 @@ table.set(0x000d0002, {
 // HvRegisterVsmVpStatus: 3:0 ActiveVtl, 4 ActiveMbecEnabled, 31:16 EnabledVtlSet.
 table.set(0x000d0003, {
   get: (p, vp, _vtl, _ctx, v) => {
-    const mbec = (p.mbecEnabledVtls >>> (vp.activeVtl + 1)) !== 0 ? 1 : 0;
+    const mbec = p.mbecActive(vp.activeVtl) ? 1 : 0;
     put64(v, vp.activeVtl | (mbec << 4) | ((vp.enabledVtls & 0xffff) << 16));
     return HV_STATUS_SUCCESS;
   },
@@ -271,13 +271,13 @@ table.set(0x000d0006, {
   },
 });
 // HvRegisterVsmVpSecureConfigVtl0..14 (0x000D0010 + n): held by the addressed VTL m for lower VTL
-// n; writable only by a VTL strictly above n (spec §3). Bit 0 MbecEnabled (must match the
-// partition's MBEC setting, OpenVMM), bit 1 TlbLocked.
+// n; writable only by a VTL strictly above n (spec §3). Bit 0 MbecEnabled: m's partition-wide
+// MBEC setting, which a write must repeat (OpenVMM); bit 1 TlbLocked, per VP.
 for (let n = 0; n < 15; n++) {
   table.set(0x000d0010 + n, {
-    get: (_p, vp, vtl, _ctx, v) => {
+    get: (p, vp, vtl, _ctx, v) => {
       if (n >= vtl) return HV_STATUS_INVALID_PARAMETER;
-      put64(v, vp.secureConfig[vtl]![n]!);
+      put64(v, vp.secureConfig[vtl]![n]! | (p.mbecEnabled(vtl) ? 1 : 0));
       return HV_STATUS_SUCCESS;
     },
     set: (p, vp, vtl, _ctx, v, caller) => {
@@ -286,9 +286,8 @@ for (let n = 0; n < 15; n++) {
       if (v[1] !== 0 || v[2] !== 0 || v[3] !== 0 || (val & ~3)) {
         return HV_STATUS_INVALID_REGISTER_VALUE;
       }
-      const mbec = (p.mbecEnabledVtls >>> vtl & 1) !== 0;
-      if (((val & 1) !== 0) !== mbec) return HV_STATUS_INVALID_REGISTER_VALUE;
-      vp.secureConfig[vtl]![n] = val;
+      if (((val & 1) !== 0) !== p.mbecEnabled(vtl)) return HV_STATUS_INVALID_REGISTER_VALUE;
+      vp.secureConfig[vtl]![n] = val & 2;
       return HV_STATUS_SUCCESS;
     },
   });
@@ -394,7 +393,7 @@ table.set(0x000d0007, {
       const mask = (n >>> 1) & 0xf;
       // The default mask must be a valid protection, by the same rule as
       // ModifyVtlProtectionMask (OpenVMM validates both with validate_vtl_gpa_flags).
-      if (!validMask(mask, (p.mbecEnabledVtls >>> vtl & 1) !== 0)) {
+      if (!validMask(mask, p.mbecEnabled(vtl))) {
         return HV_STATUS_INVALID_REGISTER_VALUE;
       }
       p.protections.enable(vtl, mask);

@@ -49,9 +49,8 @@ defineHypercall({
     }
     p.enabledVtls |= 1 << target;
     if (flags & 1) {
+      // Every VP's VsmVpSecureConfigVtlN held by the target now reads MbecEnabled (registers.ts).
       p.mbecEnabledVtls |= 1 << target;
-      // The MBEC setting is part of every VP's secure config for the lower VTLs.
-      for (const vp of p.vps) for (let n = 0; n < target; n++) vp.secureConfig[target]![n]! |= 1;
       p.flushAllTlbs();
     }
     void (target as Vtl);

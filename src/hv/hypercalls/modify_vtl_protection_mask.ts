@@ -47,8 +47,7 @@ defineHypercall({
     }
     const ownerVtl = owner as Vtl;
     if (!p.protections.isEnabled(ownerVtl)) return HV_STATUS_ACCESS_DENIED;
-    const mbec = (p.mbecEnabledVtls >>> owner & 1) !== 0;
-    if (!validMask(flags, mbec)) return HV_STATUS_INVALID_REGISTER_VALUE;
+    if (!validMask(flags, p.mbecEnabled(owner))) return HV_STATUS_INVALID_REGISTER_VALUE;
     let status = HV_STATUS_SUCCESS;
     let runStart = -1, runLen = 0;
     const flush = () => {
