@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { Vtl1 } from "../../core/vtl.ts";
 import { RAX, RBX, RCX, RDI, RDX, RSI } from "../../cpu/regs.ts";
+import { enterLongMode } from "../../cpu/testing.ts";
 import { DEFAULT_CONFIG, validateConfig } from "../../machine/config.ts";
 import { NoInput } from "../../machine/inputs.ts";
 import { realModeLoader } from "../../machine/loader.ts";
@@ -83,3 +84,31 @@ Deno.test("flush: TlbFlushInhibit on a target holds the caller until it is clear
   assert.ok(t.vp0.runnable);
   assert.equal(t.flush(0b110), 0);
 });
+
+for (const how of ["TlbFlushInhibit", "TlbLocked"] as const) {
+  Deno.test(`flush: while ${how} holds it, the target keeps its stale translation`, () => {
+    const t = setup();
+    const cpu1 = t.m.vps[1]!.cpu, mem = t.m.mem;
+    // VP1 in long mode, identity-mapped with 2 MiB pages; GVA 0x200000 is read through its TLB.
+    enterLongMode(cpu1, 0x10000);
+    const pde1 = 0x12000 + 8; // the PD entry mapping 0x200000
+    mem.write32(0x200000, 0x1111);
+    mem.write32(0x400000, 0x2222);
+    assert.equal(cpu1.read32(0x200000), 0x1111);
+    // The guest remaps the page (without a flush): the cached translation stays, as on hardware.
+    mem.write32(pde1, 0x400000 | 0x83);
+    assert.equal(cpu1.read32(0x200000), 0x1111);
+    if (how === "TlbLocked") t.lock(1, true);
+    else {
+      t.m.vps[1]!.hv.started = true;
+      t.m.vps[1]!.hv.tlbFlushInhibit = true;
+    }
+    assert.equal(t.flush(0b010), -1, "VP0's flush of VP1 waits");
+    assert.equal(cpu1.read32(0x200000), 0x1111, "VP1 still uses the old translation");
+    if (how === "TlbLocked") t.lock(1, false);
+    else t.m.vps[1]!.hv.tlbFlushInhibit = false;
+    assert.ok(t.vp0.runnable);
+    assert.equal(t.flush(0b010), 0, "the re-executed flush completes");
+    assert.equal(cpu1.read32(0x200000), 0x2222, "VP1 translates afresh");
+  });
+}
