@@ -27,6 +27,7 @@ const CHECKS: Record<string, number> = {
   "vsm-protections": 59,
   "vsm-mbec": 35,
   "vsm-register-intercepts": 41,
+  "vsm-register-intercepts-kvm-rfc": 41,
   "vsm-isolation": 42,
   "vsm-hv-extras": 130,
 };
@@ -145,6 +146,15 @@ const EXTRA_CHECKS: Record<string, (events: TraceEvent[]) => void> = {
     });
     assert.equal(pageEntries(events), 1);
   },
+  "vsm-register-intercepts-kvm-rfc": (events) => {
+    EXTRA_CHECKS["vsm-register-intercepts"]!(events);
+    // The RFC's hypercall page: every VTL call goes through the VMCALL at offset 0 of VTL0's
+    // page (PAGES.hc0), where its stub at offset 4 jumps (OpenVMM's stub has its own VMCALL);
+    // rip_before is just past that VMCALL.
+    const calls = ofKind(events, "vtl_switch").filter((e) => e.reason === "call");
+    assert.ok(calls.length > 0);
+    for (const c of calls) assert.equal(c.rip_before, "0x600003");
+  },
   "vsm-hv-extras": (events) => {
     // Guest messages only: 19 reached VTL0's SINT4 slot (16 of them after waiting in the queue),
     // one reached VTL1's SINT5.
@@ -205,6 +215,8 @@ const EXTRA_CHECKS: Record<string, (events: TraceEvent[]) => void> = {
 for (const name of Object.keys(SCENARIOS)) {
   Deno.test(`scenario ${name}: every check passes and the trace replays identically`, async () => {
     const rec = await recordBuiltin(name, { config: { maxInstructions: 50_000_000 } });
+    const profile = name.endsWith("-kvm-rfc") ? "kvm-rfc" : "hyperv";
+    assert.equal(rec.machine.config.hvProfile, profile);
     const { events } = await eventsOf(rec.bytes);
     const text = events.map((e) => e.kind === "console" ? e.text : "").join("");
     const fails = text.split("\n").filter((l) => l.startsWith("FAIL"));

@@ -82,8 +82,21 @@ export class Kit {
   #vectors: Label[][] = [];
   #bound: Set<Label> = new Set();
 
-  constructor(name: string) {
+  /** Where the hypercall pages' VTL call and return stubs are (VsmCodePageOffsets, 64-bit). */
+  readonly #vtlStubs: { readonly call: number; readonly ret: number };
+  /** The machine config the guest needs beyond the defaults (its hypervisor profile). */
+  readonly #config: Record<string, unknown>;
+
+  /**
+   * `hvProfile`: the `--hv-profile` the guest is built for. It only moves the VTL call and
+   * return stubs the kit calls (OpenVMM's 0x0F/0x26, the KVM RFC's 4/14: what VsmCodePageOffsets
+   * reports for 64-bit code); a kvm-rfc guest's config selects that profile.
+   */
+  constructor(name: string, opts: { hvProfile?: "hyperv" | "kvm-rfc" } = {}) {
     this.name = name;
+    const kvm = opts.hvProfile === "kvm-rfc";
+    this.#vtlStubs = kvm ? { call: 4, ret: 14 } : { call: 0x0f, ret: 0x26 };
+    this.#config = kvm ? { hvProfile: "kvm-rfc" } : {};
     const a = this.a = new Asm({ base: KIT_BASE, bits: 64 });
     this.entry = a.label("entry");
     this.puts = a.label("puts");
@@ -259,15 +272,17 @@ export class Kit {
     return l;
   }
 
-  /** VTL call (control word 0) through VTL `from`'s hypercall page (OpenVMM offsets). */
+  /** VTL call (control word 0) through VTL `from`'s hypercall page. */
   vtlCall(from: 0 | 1 = 0): this {
-    this.a.xor(ecx, ecx).mov(rax, (from === 0 ? PAGES.hc0 : PAGES.hc1) + 0x0f).call(rax);
+    const page = from === 0 ? PAGES.hc0 : PAGES.hc1;
+    this.a.xor(ecx, ecx).mov(rax, page + this.#vtlStubs.call).call(rax);
     return this;
   }
 
   /** VTL return (control: 0 normal, 1 fast) through VTL `from`'s hypercall page. */
   vtlReturn(fast = false, from: 0 | 1 = 1): this {
-    this.a.mov(ecx, fast ? 1 : 0).mov(rax, (from === 0 ? PAGES.hc0 : PAGES.hc1) + 0x26).call(rax);
+    const page = from === 0 ? PAGES.hc0 : PAGES.hc1;
+    this.a.mov(ecx, fast ? 1 : 0).mov(rax, page + this.#vtlStubs.ret).call(rax);
     return this;
   }
 
@@ -325,6 +340,7 @@ export class Kit {
         gdtBase: img.addressOf(this.gdt.table),
         gdtLimit: this.gdt.limit,
       },
+      ...(Object.keys(this.#config).length > 0 ? { config: this.#config } : {}),
     };
   }
 

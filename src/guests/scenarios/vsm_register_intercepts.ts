@@ -10,6 +10,9 @@
  * VTL1 emulates the write (SetVpRegisters of the register and RIP += instruction length),
  * refuses it (skips the instruction) or injects #GP. Writes of unmasked bits or of MSRs not
  * intercepted go through.
+ *
+ * Nothing checked here differs between the hypervisor profiles, so the scenario also runs under
+ * `--hv-profile kvm-rfc` (vsm-register-intercepts-kvm-rfc: the kit calls the RFC's VTL stubs).
  */
 
 import { Kit } from "../kit.ts";
@@ -25,8 +28,11 @@ const MSR_LSTAR = 0xc0000082, MSR_EFER = 0xc0000080, MSR_STAR = 0xc0000081;
 const REGISTER_INTERCEPT = 0x80010006, MSR_INTERCEPT = 0x80010001;
 const EXEC_AM = 8; // ExecutionState.Cr0Am
 
-export function buildVsmRegisterIntercepts(): BuiltinGuest {
-  const k = new Kit("vsm-register-intercepts");
+export function buildVsmRegisterIntercepts(
+  hvProfile: "hyperv" | "kvm-rfc" = "hyperv",
+): BuiltinGuest {
+  const name = "vsm-register-intercepts" + (hvProfile === "kvm-rfc" ? "-kvm-rfc" : "");
+  const k = new Kit(name, { hvProfile });
   const a = k.a;
   const mon = new Monitor(k);
   const S = "§15.13.4";
