@@ -553,6 +553,23 @@ export class Cpu {
     this.updateMode();
   }
 
+  /**
+   * The `catch` of a far transfer that called `saveFar` first: after a fault or an abandoned
+   * access, restores the saved state; rethrows in every case.
+   */
+  undoFar(e: unknown): never {
+    if (e === FAULT || e === ABORT) this.restoreFar();
+    throw e;
+  }
+
+  /**
+   * Checks a far transfer's new RIP against the (already loaded) CS: canonical in 64-bit mode,
+   * within the segment limit otherwise; #GP(0) if not.
+   */
+  checkFarTarget(rip: number): void {
+    if (this.bits === 64 ? !isCanonicalNum(rip) : rip > this.segLimit[CS]!) this.raise(VEC_GP, 0);
+  }
+
   // ---------------------------------------------------------------------------------------------
   // Exceptions
 

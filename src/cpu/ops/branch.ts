@@ -221,7 +221,9 @@ function farTransfer(c: Cpu, sel: number, off: number): void {
   if ((hi & 0x1800) !== 0x1800) c.raise(VEC_GP, sel & ~3);
   if (conforming ? dpl > c.cpl : ((sel & 3) > c.cpl || dpl !== c.cpl)) c.raise(VEC_GP, sel & ~3);
   c.loadCodeSeg(sel, c.cpl);
-  c.rip = c.bits === 64 ? off : off >>> 0;
+  const rip = c.bits === 64 ? off : off >>> 0;
+  c.checkFarTarget(rip);
+  c.rip = rip;
   c.brk = true;
 }
 
@@ -229,7 +231,12 @@ function buildFarJmp(d: Insn): Op {
   const ptr = farPointer(d);
   return (c) => {
     const off = ptr(c);
-    farTransfer(c, c.tHi, off);
+    c.saveFar();
+    try {
+      farTransfer(c, c.tHi, off);
+    } catch (e) {
+      c.undoFar(e);
+    }
   };
 }
 
@@ -240,16 +247,13 @@ function buildFarCall(d: Insn): Op {
   return (c) => {
     const off = ptr(c);
     const sel = c.tHi;
-    const oldCs = c.segSel[CS]!;
-    const saveLo = c.lo[RSP]!, saveHi = c.hi[RSP]!;
-    pushN(c, size, oldCs, 0);
-    pushN(c, size, next | 0, Math.floor(next / TWO32) | 0);
+    c.saveFar();
     try {
+      pushN(c, size, c.segSel[CS]!, 0);
+      pushN(c, size, next | 0, Math.floor(next / TWO32) | 0);
       farTransfer(c, sel, off);
     } catch (e) {
-      c.lo[RSP] = saveLo;
-      c.hi[RSP] = saveHi;
-      throw e;
+      c.undoFar(e);
     }
   };
 }
@@ -259,7 +263,7 @@ function buildRetf(d: Insn): Op {
   const size = /Retfq/.test(name) ? 8 : /Retfd/.test(name) ? 4 : 2;
   const imm = d.ops.length > 0 ? d.ops[0]!.lo & 0xffff : 0;
   return (c) => {
-    const saveLo = c.lo[RSP]!, saveHi = c.hi[RSP]!;
+    c.saveFar();
     try {
       const offLo = c.popN(size), offHi = c.tHi;
       const sel = c.popN(size) & 0xffff;
@@ -275,15 +279,14 @@ function buildRetf(d: Insn): Op {
           c.lo[RSP] = spLo;
           c.hi[RSP] = spHi;
         } else c.lo[RSP] = spLo;
+        c.checkFarTarget(off);
         c.rip = off;
       } else {
         farTransfer(c, sel, off);
       }
       c.setReg(RSP, c.reg(RSP) + imm);
     } catch (e) {
-      c.lo[RSP] = saveLo;
-      c.hi[RSP] = saveHi;
-      throw e;
+      c.undoFar(e);
     }
     c.brk = true;
   };

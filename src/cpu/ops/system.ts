@@ -52,7 +52,7 @@ import {
   VEC_UD,
 } from "../regs.ts";
 import { getOF } from "../flags.ts";
-import { hiOf, isCanonical, isCanonicalNum, TWO32 } from "../u64.ts";
+import { hiOf, isCanonical, TWO32 } from "../u64.ts";
 import { define, isolate, isolateIf } from "./registry.ts";
 
 function requireCpl0(c: Cpu): void {
@@ -503,7 +503,7 @@ function buildIret(d: Insn): Op {
       return;
     }
     if (c.eflags & FLAG_NT) c.raise(VEC_GP, 0); // task return: not supported
-    const save = c.reg(RSP);
+    c.saveFar();
     try {
       const ipLo = c.popN(size), ipHi = c.tHi;
       const cs = c.popN(size) & 0xffff;
@@ -525,7 +525,7 @@ function buildIret(d: Insn): Op {
       }
       const oldCpl = c.cpl;
       c.loadCodeSeg(cs, newCpl);
-      if (c.bits === 64 && !isCanonicalNum(rip)) c.raise(VEC_GP, 0);
+      c.checkFarTarget(rip);
       // Flags: IOPL only at CPL0, IF only if CPL <= IOPL.
       let mask = 0x257fd5 | FLAG_TF | FLAG_NT | FLAG_AC | FLAG_RF | 0x200000;
       if (oldCpl === 0) mask |= FLAG_IOPL | FLAG_IF | FLAG_VM;
@@ -566,8 +566,7 @@ function buildIret(d: Insn): Op {
       c.rip = rip;
       c.updateMode();
     } catch (e) {
-      c.setReg(RSP, save);
-      throw e;
+      c.undoFar(e);
     }
     c.brk = true;
   };
