@@ -8,6 +8,7 @@ import { eaOf } from "../operands.ts";
 import { CR0_PE, CS, FLAG_VM, RCX, RSP, VEC_GP } from "../regs.ts";
 import { isCanonicalNum, TWO32 } from "../u64.ts";
 import { pushN } from "./stack.ts";
+import { addSp, farJmpCall, farReturn } from "../gates.ts";
 import { define } from "./registry.ts";
 
 /** Operand size of a near branch: 8 in 64-bit mode, else 4 or 2 (from the target width). */
@@ -206,37 +207,32 @@ function farPointer(d: Insn): (c: Cpu) => number {
   };
 }
 
-function farTransfer(c: Cpu, sel: number, off: number): void {
-  if (!(c.cr0 & CR0_PE) || (c.eflags & FLAG_VM)) {
-    c.loadSegReal(CS, sel);
-    c.rip = off & 0xffff;
-    c.updateMode();
-    return;
-  }
-  // Code-segment targets only (no call/task gates); same-privilege transfer.
-  c.readDescriptor(sel);
-  const hi = c.tHi;
-  const dpl = (hi >>> 13) & 3;
-  const conforming = (hi & 0x400) !== 0;
-  if ((hi & 0x1800) !== 0x1800) c.raise(VEC_GP, sel & ~3);
-  if (conforming ? dpl > c.cpl : ((sel & 3) > c.cpl || dpl !== c.cpl)) c.raise(VEC_GP, sel & ~3);
-  c.loadCodeSeg(sel, c.cpl);
-  const rip = c.bits === 64 ? off : off >>> 0;
-  c.checkFarTarget(rip);
-  c.rip = rip;
-  c.brk = true;
+/** Whether far transfers use descriptors (protected or IA-32e mode, not virtual-8086). */
+function protectedMode(c: Cpu): boolean {
+  return (c.cr0 & CR0_PE) !== 0 && (c.eflags & FLAG_VM) === 0;
+}
+
+/** A far transfer in real or virtual-8086 mode: CS is loaded as a paragraph number. */
+function realTransfer(c: Cpu, sel: number, off: number): void {
+  c.loadSegReal(CS, sel);
+  c.checkFarTarget(off);
+  c.rip = off;
+  c.updateMode();
 }
 
 function buildFarJmp(d: Insn): Op {
-  const ptr = farPointer(d);
+  const ptr = farPointer(d), next = d.next;
   return (c) => {
     const off = ptr(c);
+    const sel = c.tHi;
     c.saveFar();
     try {
-      farTransfer(c, c.tHi, off);
+      if (protectedMode(c)) farJmpCall(c, sel, off, false, 0, next);
+      else realTransfer(c, sel, off);
     } catch (e) {
       c.undoFar(e);
     }
+    c.brk = true;
   };
 }
 
@@ -249,12 +245,16 @@ function buildFarCall(d: Insn): Op {
     const sel = c.tHi;
     c.saveFar();
     try {
-      pushN(c, size, c.segSel[CS]!, 0);
-      pushN(c, size, next | 0, Math.floor(next / TWO32) | 0);
-      farTransfer(c, sel, off);
+      if (protectedMode(c)) farJmpCall(c, sel, off, true, size, next);
+      else {
+        pushN(c, size, c.segSel[CS]!, 0);
+        pushN(c, size, next, 0);
+        realTransfer(c, sel, off);
+      }
     } catch (e) {
       c.undoFar(e);
     }
+    c.brk = true;
   };
 }
 
@@ -265,26 +265,13 @@ function buildRetf(d: Insn): Op {
   return (c) => {
     c.saveFar();
     try {
-      const offLo = c.popN(size), offHi = c.tHi;
-      const sel = c.popN(size) & 0xffff;
-      const off = size === 8 ? offHi * TWO32 + (offLo >>> 0) : size === 4 ? offLo >>> 0 : offLo;
-      if ((c.cr0 & CR0_PE) && !(c.eflags & FLAG_VM) && (sel & 3) > c.cpl) {
-        // Return to outer privilege: pop SS:RSP as well.
-        const spLo = c.popN(size), spHi = c.tHi;
-        const ss = c.popN(size) & 0xffff;
-        c.readDescriptor(sel);
-        c.loadCodeSeg(sel, sel & 3);
-        c.loadSeg(2, ss);
-        if (size === 8) {
-          c.lo[RSP] = spLo;
-          c.hi[RSP] = spHi;
-        } else c.lo[RSP] = spLo;
-        c.checkFarTarget(off);
-        c.rip = off;
-      } else {
-        farTransfer(c, sel, off);
+      if (protectedMode(c)) farReturn(c, size, imm);
+      else {
+        const off = size === 4 ? c.popN(4) >>> 0 : c.popN(2);
+        const sel = c.popN(size) & 0xffff;
+        realTransfer(c, sel, off);
+        addSp(c, imm);
       }
-      c.setReg(RSP, c.reg(RSP) + imm);
     } catch (e) {
       c.undoFar(e);
     }
