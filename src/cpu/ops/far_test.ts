@@ -72,3 +72,26 @@ Deno.test("far CALL m16:64 to a non-canonical offset: #GP(0), nothing pushed, CS
   });
   assert.equal(t.cpu.segSel[CS], 0x08);
 });
+
+Deno.test("far CALL m16:32 in 64-bit mode pushes 4-byte CS and EIP; RETF pops them", () => {
+  const t = long64([0xff, 0x18, 0x90], [code64(0)]); // call far dword [rax]; 0x28 = code64
+  const target = 0x210000;
+  t.mem.u8[target] = 0xcb; // retf (32-bit operand size)
+  const ptr = 0x310000;
+  t.mem.dv.setUint32(ptr, target, true);
+  t.mem.dv.setUint16(ptr + 4, 0x28, true);
+  t.cpu.setReg(0, ptr);
+  t.cpu.run(1);
+  assert.deepEqual(t.host.exceptions, []);
+  assert.equal(t.cpu.segSel[CS], 0x28);
+  assert.equal(t.cpu.reg(RSP), STACK - 8);
+  assert.deepEqual(
+    [t.mem.dv.getUint32(STACK - 8, true), t.mem.dv.getUint32(STACK - 4, true)],
+    [CODE + 2, 0x08],
+  );
+  t.cpu.run(1);
+  assert.deepEqual(t.host.exceptions, []);
+  assert.equal(t.cpu.segSel[CS], 0x08);
+  assert.equal(t.cpu.rip, CODE + 2);
+  assert.equal(t.cpu.reg(RSP), STACK);
+});
