@@ -12,7 +12,7 @@
  * delivered in the new task, as on hardware.
  */
 
-import type { Cpu } from "./cpu.ts";
+import { type Cpu, FAULT } from "./cpu.ts";
 import {
   descAttr,
   descBase,
@@ -135,8 +135,22 @@ export function farTask(c: Cpu, sel: number, hi: number, source: number, next: n
     tss = gateSelector(c.tLo);
     tssDescriptor(c, tss, false, VEC_GP, 0);
   }
-  switchTasks(c, tss, c.tLo, c.tHi, source, next, 0);
-  if (c.rip > c.segLimit[CS]!) c.raise(VEC_GP, 0);
+  const rip = c.rip;
+  try {
+    switchTasks(c, tss, c.tLo, c.tHi, source, next, 0);
+    if (c.rip > c.segLimit[CS]!) c.raise(VEC_GP, 0);
+  } catch (e) {
+    insnFault(c, e, rip);
+  }
+}
+
+/**
+ * A fault after the commit point is delivered at the new task's EIP, but it was raised by the
+ * instruction at `rip`: the run loop finds the instruction's place in its block by `abortRip`.
+ */
+function insnFault(c: Cpu, e: unknown, rip: number): never {
+  if (e === FAULT) c.abortRip = rip;
+  throw e;
 }
 
 /**
@@ -155,12 +169,17 @@ export function interruptTask(
   const tss = gateSelector(lo);
   tssDescriptor(c, tss, false, VEC_GP, ext);
   const width = layoutOf(descType(c.tHi)).width;
-  switchTasks(c, tss, c.tLo, c.tHi, TASK_INT, retRip, ext);
-  if (hasErr) {
-    if (width === 4) c.push32(err);
-    else c.push16(err);
+  const rip = c.rip;
+  try {
+    switchTasks(c, tss, c.tLo, c.tHi, TASK_INT, retRip, ext);
+    if (hasErr) {
+      if (width === 4) c.push32(err);
+      else c.push16(err);
+    }
+    if (c.rip > c.segLimit[CS]!) c.raise(VEC_GP, ext);
+  } catch (e) {
+    insnFault(c, e, rip);
   }
-  if (c.rip > c.segLimit[CS]!) c.raise(VEC_GP, ext);
 }
 
 /**
@@ -170,8 +189,13 @@ export function interruptTask(
 export function returnTask(c: Cpu, next: number): void {
   const link = c.sysRead32(c.segBase[7]!) & 0xffff;
   tssDescriptor(c, link, true, VEC_TS, 0);
-  switchTasks(c, link, c.tLo, c.tHi, TASK_IRET, next, 0);
-  if (c.rip > c.segLimit[CS]!) c.raise(VEC_GP, 0);
+  const rip = c.rip;
+  try {
+    switchTasks(c, link, c.tLo, c.tHi, TASK_IRET, next, 0);
+    if (c.rip > c.segLimit[CS]!) c.raise(VEC_GP, 0);
+  } catch (e) {
+    insnFault(c, e, rip);
+  }
 }
 
 /**

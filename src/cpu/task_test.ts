@@ -158,6 +158,7 @@ Deno.test("a bad CS in the new TSS raises #TS(CS) in the new task, after the swi
   assert.equal(f?.vec, VEC_TS);
   assert.equal(f?.err, 0x10);
   assert.equal(f?.rip, TASK_B);
+  assert.equal(t.cpu.abortRip, CODE); // the JMP raised it: its place in the block
   assert.equal(t.cpu.segSel[7], 0x30);
   assert.equal(typeOf(t, 0x30), 0xb);
 });
