@@ -61,6 +61,8 @@ import {
   VEC_TS,
 } from "./regs.ts";
 import { hiOf, isCanonicalNum, TWO32 } from "./u64.ts";
+import { descAttr, descBase, descLimit } from "./descriptor.ts";
+import { interruptTask } from "./task.ts";
 
 /** A pre-bound instruction. */
 export type Op = (c: Cpu) => void;
@@ -551,6 +553,23 @@ export class Cpu {
     this.lfResHi = this.#fLfResHi;
     this.lfAux = this.#fLfAux;
     this.updateMode();
+  }
+
+  /**
+   * The `catch` of a far transfer that called `saveFar` first: after a fault or an abandoned
+   * access, restores the saved state; rethrows in every case.
+   */
+  undoFar(e: unknown): never {
+    if (e === FAULT || e === ABORT) this.restoreFar();
+    throw e;
+  }
+
+  /**
+   * Checks a far transfer's new RIP against the (already loaded) CS: canonical in 64-bit mode,
+   * within the segment limit otherwise; #GP(0) if not.
+   */
+  checkFarTarget(rip: number): void {
+    if (this.bits === 64 ? !isCanonicalNum(rip) : rip > this.segLimit[CS]!) this.raise(VEC_GP, 0);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1646,10 +1665,14 @@ export class Cpu {
     const w0 = this.sysRead64(this.idtBase + vec * 8), w1 = this.tHi;
     const type = (w1 >>> 8) & 0x1f;
     const dpl = (w1 >>> 13) & 3;
-    // Task gates (5) and 16-bit gates (6, 7) are not supported.
-    if (type !== 0xe && type !== 0xf) this.raise(VEC_GP, vec * 8 + 2 + ext);
+    // 16-bit interrupt and trap gates (6, 7) are not supported.
+    if (type !== 0xe && type !== 0xf && type !== 5) this.raise(VEC_GP, vec * 8 + 2 + ext);
     if (soft && dpl < this.cpl) this.raise(VEC_GP, vec * 8 + 2);
     if (!(w1 & 0x8000)) this.raise(VEC_NP, vec * 8 + 2 + ext);
+    if (type === 5) {
+      interruptTask(this, w0, ext, hasErr, err, retRip);
+      return;
+    }
     const sel = w0 >>> 16;
     const offset = ((w1 & 0xffff0000) | (w0 & 0xffff)) >>> 0;
     const newDpl = this.#gateTarget(sel, ext, false);
@@ -1794,14 +1817,40 @@ export class Cpu {
     return lo;
   }
 
+  /**
+   * Reads the upper 8 bytes of the 16-byte system descriptor (IA-32e mode) for `sel` from the
+   * GDT/LDT: returns the third dword (base or offset bits 63:32), the fourth in tHi; null when they
+   * lie outside the table.
+   */
+  readDescriptorUpper(sel: number): number | null {
+    const ti = sel & 4;
+    const index = (sel & ~7) + 8;
+    const base = ti ? this.segBase[6]! : this.gdtBase;
+    const limit = ti ? this.segLimit[6]! : this.gdtLimit;
+    if (index + 7 > limit) return null;
+    return this.sysRead64(base + index);
+  }
+
   /** Fills segment cache `seg` from descriptor words. */
   #loadCache(seg: number, lo: number, hi: number): void {
-    const base = ((hi & 0xff000000) | ((hi & 0xff) << 16) | (lo >>> 16)) >>> 0;
-    let limit = ((hi & 0x000f0000) | (lo & 0xffff)) >>> 0;
-    if (hi & 0x00800000) limit = (limit * 4096 + 4095) >>> 0;
-    this.segBase[seg] = base;
-    this.segLimit[seg] = limit;
-    this.segAttr[seg] = ((hi >>> 8) & 0xff) | (((hi >>> 20) & 0xf) << 12);
+    this.segBase[seg] = descBase(lo, hi);
+    this.segLimit[seg] = descLimit(lo, hi);
+    this.segAttr[seg] = descAttr(hi);
+  }
+
+  /**
+   * Loads segment register `seg` with `sel` and its already validated descriptor (lo, hi),
+   * setting the descriptor's accessed bit in its table first. For CS the caller gives `sel` the
+   * new CPL as RPL and calls `updateMode`.
+   */
+  commitSeg(seg: number, sel: number, lo: number, hi: number): void {
+    if (!(hi & 0x100)) {
+      const tbl = (sel & 4) ? this.segBase[6]! : this.gdtBase;
+      hi |= 0x100;
+      this.sysWrite32(tbl + (sel & ~7) + 4, hi);
+    }
+    this.segSel[seg] = sel;
+    this.#loadCache(seg, lo, hi);
   }
 
   loadSegReal(seg: number, sel: number): void {
@@ -1854,24 +1903,6 @@ export class Cpu {
     }
     this.segSel[seg] = sel;
     this.#loadCache(seg, lo, hi | 0x100);
-  }
-
-  /** Loads CS for a far transfer to a code segment (no call gates). Checks privilege. */
-  loadCodeSeg(sel: number, newCpl: number): void {
-    if ((sel & ~3) === 0) this.raise(VEC_GP, 0);
-    if (this.readDescriptor(sel) === null) this.raise(VEC_GP, sel & ~3);
-    const lo = this.tLo, hi = this.tHi;
-    const type = (hi >>> 8) & 0x1f;
-    if ((type & 0x18) !== 0x18) this.raise(VEC_GP, sel & ~3);
-    if (!(hi & 0x8000)) this.raise(11, sel & ~3);
-    if (!(hi & 0x100)) {
-      // Set the accessed bit, as for data segments.
-      const tbl = (sel & 4) ? this.segBase[6]! : this.gdtBase;
-      this.sysWrite32(tbl + (sel & ~7) + 4, hi | 0x100);
-    }
-    this.segSel[CS] = (sel & ~3) | newCpl;
-    this.#loadCache(CS, lo, hi | 0x100);
-    this.updateMode();
   }
 
   /** Replaces the hidden part of a segment register directly (loaders, VTL contexts). */

@@ -8,6 +8,7 @@ import { eaOf } from "../operands.ts";
 import { CR0_PE, CS, FLAG_VM, RCX, RSP, VEC_GP } from "../regs.ts";
 import { isCanonicalNum, TWO32 } from "../u64.ts";
 import { pushN } from "./stack.ts";
+import { addSp, farJmpCall, farReturn } from "../gates.ts";
 import { define } from "./registry.ts";
 
 /** Operand size of a near branch: 8 in 64-bit mode, else 4 or 2 (from the target width). */
@@ -206,30 +207,32 @@ function farPointer(d: Insn): (c: Cpu) => number {
   };
 }
 
-function farTransfer(c: Cpu, sel: number, off: number): void {
-  if (!(c.cr0 & CR0_PE) || (c.eflags & FLAG_VM)) {
-    c.loadSegReal(CS, sel);
-    c.rip = off & 0xffff;
-    c.updateMode();
-    return;
-  }
-  // Code-segment targets only (no call/task gates); same-privilege transfer.
-  c.readDescriptor(sel);
-  const hi = c.tHi;
-  const dpl = (hi >>> 13) & 3;
-  const conforming = (hi & 0x400) !== 0;
-  if ((hi & 0x1800) !== 0x1800) c.raise(VEC_GP, sel & ~3);
-  if (conforming ? dpl > c.cpl : ((sel & 3) > c.cpl || dpl !== c.cpl)) c.raise(VEC_GP, sel & ~3);
-  c.loadCodeSeg(sel, c.cpl);
-  c.rip = c.bits === 64 ? off : off >>> 0;
-  c.brk = true;
+/** Whether far transfers use descriptors (protected or IA-32e mode, not virtual-8086). */
+function protectedMode(c: Cpu): boolean {
+  return (c.cr0 & CR0_PE) !== 0 && (c.eflags & FLAG_VM) === 0;
+}
+
+/** A far transfer in real or virtual-8086 mode: CS is loaded as a paragraph number. */
+function realTransfer(c: Cpu, sel: number, off: number): void {
+  c.loadSegReal(CS, sel);
+  c.checkFarTarget(off);
+  c.rip = off;
+  c.updateMode();
 }
 
 function buildFarJmp(d: Insn): Op {
-  const ptr = farPointer(d);
+  const ptr = farPointer(d), next = d.next;
   return (c) => {
     const off = ptr(c);
-    farTransfer(c, c.tHi, off);
+    const sel = c.tHi;
+    c.saveFar();
+    try {
+      if (protectedMode(c)) farJmpCall(c, sel, off, false, 0, next);
+      else realTransfer(c, sel, off);
+    } catch (e) {
+      c.undoFar(e);
+    }
+    c.brk = true;
   };
 }
 
@@ -240,17 +243,18 @@ function buildFarCall(d: Insn): Op {
   return (c) => {
     const off = ptr(c);
     const sel = c.tHi;
-    const oldCs = c.segSel[CS]!;
-    const saveLo = c.lo[RSP]!, saveHi = c.hi[RSP]!;
-    pushN(c, size, oldCs, 0);
-    pushN(c, size, next | 0, Math.floor(next / TWO32) | 0);
+    c.saveFar();
     try {
-      farTransfer(c, sel, off);
+      if (protectedMode(c)) farJmpCall(c, sel, off, true, size, next);
+      else {
+        pushN(c, size, c.segSel[CS]!, 0);
+        pushN(c, size, next, 0);
+        realTransfer(c, sel, off);
+      }
     } catch (e) {
-      c.lo[RSP] = saveLo;
-      c.hi[RSP] = saveHi;
-      throw e;
+      c.undoFar(e);
     }
+    c.brk = true;
   };
 }
 
@@ -259,31 +263,17 @@ function buildRetf(d: Insn): Op {
   const size = /Retfq/.test(name) ? 8 : /Retfd/.test(name) ? 4 : 2;
   const imm = d.ops.length > 0 ? d.ops[0]!.lo & 0xffff : 0;
   return (c) => {
-    const saveLo = c.lo[RSP]!, saveHi = c.hi[RSP]!;
+    c.saveFar();
     try {
-      const offLo = c.popN(size), offHi = c.tHi;
-      const sel = c.popN(size) & 0xffff;
-      const off = size === 8 ? offHi * TWO32 + (offLo >>> 0) : size === 4 ? offLo >>> 0 : offLo;
-      if ((c.cr0 & CR0_PE) && !(c.eflags & FLAG_VM) && (sel & 3) > c.cpl) {
-        // Return to outer privilege: pop SS:RSP as well.
-        const spLo = c.popN(size), spHi = c.tHi;
-        const ss = c.popN(size) & 0xffff;
-        c.readDescriptor(sel);
-        c.loadCodeSeg(sel, sel & 3);
-        c.loadSeg(2, ss);
-        if (size === 8) {
-          c.lo[RSP] = spLo;
-          c.hi[RSP] = spHi;
-        } else c.lo[RSP] = spLo;
-        c.rip = off;
-      } else {
-        farTransfer(c, sel, off);
+      if (protectedMode(c)) farReturn(c, size, imm);
+      else {
+        const off = size === 4 ? c.popN(4) >>> 0 : c.popN(2);
+        const sel = c.popN(size) & 0xffff;
+        realTransfer(c, sel, off);
+        addSp(c, imm);
       }
-      c.setReg(RSP, c.reg(RSP) + imm);
     } catch (e) {
-      c.lo[RSP] = saveLo;
-      c.hi[RSP] = saveHi;
-      throw e;
+      c.undoFar(e);
     }
     c.brk = true;
   };

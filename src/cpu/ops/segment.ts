@@ -10,6 +10,14 @@ import { type Insn, K_REG } from "../insn.ts";
 import { eaOf, getReg, readMem, setReg } from "../operands.ts";
 import { CR0_PE, FLAG_VM, FLAG_ZF, VEC_GP, VEC_UD } from "../regs.ts";
 import { readCr, writeCr } from "./system.ts";
+import {
+  descDpl,
+  descIsCode,
+  descIsConforming,
+  descIsSeg,
+  descLimit,
+  descType,
+} from "../descriptor.ts";
 import { define, isolate } from "./registry.ts";
 
 /** Reads a 16-bit selector operand (register or memory). */
@@ -41,12 +49,9 @@ function visible(c: Cpu, sel: number, system: Set<number> | null): number | null
   if ((sel & ~3) === 0) return null;
   if (c.readDescriptor(sel) === null) return null;
   const hi = c.tHi;
-  const s = (hi & 0x1000) !== 0, type = (hi >>> 8) & 0xf, dpl = (hi >>> 13) & 3;
-  if (!s) {
-    if (system === null || !system.has(type)) return null;
-  }
-  const conformingCode = s && (type & 0xc) === 0xc;
-  if (!conformingCode && (dpl < c.cpl || dpl < (sel & 3))) return null;
+  if (!descIsSeg(hi) && (system === null || !system.has(descType(hi)))) return null;
+  const dpl = descDpl(hi);
+  if (!descIsConforming(hi) && (dpl < c.cpl || dpl < (sel & 3))) return null;
   return hi;
 }
 
@@ -68,8 +73,7 @@ function buildLarLsl(d: Insn, lsl: boolean): Op {
     else {
       let v: number;
       if (lsl) {
-        v = ((hi & 0x000f0000) | (c.tLo & 0xffff)) >>> 0;
-        if (hi & 0x00800000) v = (v * 4096 + 4095) >>> 0;
+        v = descLimit(c.tLo, hi);
       } else v = hi & 0x00ffff00; // bits 19:16 (limit) as Intel CPUs return them
       setReg(c, dst.reg, dst.size === 8 ? 4 : dst.size, v | 0, 0);
       setZF(c, true);
@@ -85,12 +89,11 @@ function buildVerify(d: Insn, write: boolean): Op {
     const sel = get(c);
     let ok = false;
     if ((sel & ~3) !== 0 && c.readDescriptor(sel) !== null) {
-      const hi = c.tHi, type = (hi >>> 8) & 0xf, dpl = (hi >>> 13) & 3;
-      const code = (type & 8) !== 0, conforming = code && (type & 4) !== 0;
-      const privOk = (!write && conforming) || (dpl >= c.cpl && dpl >= (sel & 3));
-      if ((hi & 0x1000) && privOk) {
-        ok = write ? !code && (type & 2) !== 0 : !code || (type & 2) !== 0;
-      }
+      const hi = c.tHi, dpl = descDpl(hi), code = descIsCode(hi);
+      const privOk = (!write && descIsConforming(hi)) || (dpl >= c.cpl && dpl >= (sel & 3));
+      // Type bit 1: writable (data) or readable (code).
+      const rw = (hi & 0x200) !== 0;
+      if (descIsSeg(hi) && privOk) ok = write ? !code && rw : !code || rw;
     }
     setZF(c, ok);
     c.rip = next;

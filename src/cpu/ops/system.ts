@@ -43,16 +43,35 @@ import {
   RCX,
   RDX,
   RSP,
-  SEG_ATTR_DB,
   SS,
   VEC_BP,
   VEC_DB,
   VEC_GP,
+  VEC_NP,
   VEC_OF,
   VEC_UD,
 } from "../regs.ts";
 import { getOF } from "../flags.ts";
+import {
+  checkReturnCs,
+  checkReturnSs,
+  loadReturnSs,
+  nullOuterDataSegs,
+  setPoppedSp,
+} from "../gates.ts";
+import { returnTask } from "../task.ts";
 import { hiOf, isCanonical, isCanonicalNum, TWO32 } from "../u64.ts";
+import {
+  descAttr,
+  descBase,
+  descIsSeg,
+  descLimit,
+  descPresent,
+  descType,
+  SYS_LDT,
+  SYS_TSS16,
+  SYS_TSS32,
+} from "../descriptor.ts";
 import { define, isolate, isolateIf } from "./registry.ts";
 
 function requireCpl0(c: Cpu): void {
@@ -404,23 +423,26 @@ function buildLtrLldt(d: Insn, tr: boolean): Op {
       c.rip = next;
       return;
     }
-    if (sel & 4) c.raise(VEC_GP, sel & ~3);
-    if (c.readDescriptor(sel) === null) c.raise(VEC_GP, sel & ~3);
+    const err = sel & ~3;
+    if ((sel & 4) || c.readDescriptor(sel) === null) c.raise(VEC_GP, err);
     const lo = c.tLo, hi = c.tHi;
-    const type = (hi >>> 8) & 0x1f;
-    if (tr ? (type !== 0x09 && type !== 0x01) : type !== 0x02) c.raise(VEC_GP, sel & ~3);
-    if (!(hi & 0x8000)) c.raise(11, sel & ~3);
-    let base = ((hi & 0xff000000) | ((hi & 0xff) << 16) | (lo >>> 16)) >>> 0;
+    const type = descType(hi);
+    // An available TSS (a 16-bit one only outside IA-32e mode) or an LDT.
+    const ok = tr ? type === SYS_TSS32 || (type === SYS_TSS16 && !c.longMode) : type === SYS_LDT;
+    if (descIsSeg(hi) || !ok) c.raise(VEC_GP, err);
+    if (!descPresent(hi)) c.raise(VEC_NP, err);
+    let base = descBase(lo, hi);
     if (c.longMode) {
-      const hi2 = c.sysRead32(c.gdtBase + (sel & ~7) + 8);
-      base = hi2 * TWO32 + base;
+      // The 16-byte form: base bits 63:32 in the next 8 bytes.
+      const upper = c.readDescriptorUpper(sel);
+      if (upper === null) return c.raise(VEC_GP, err);
+      base = upper * TWO32 + base;
+      if (!isCanonicalNum(base)) c.raise(VEC_GP, err);
     }
-    let limit = ((hi & 0x000f0000) | (lo & 0xffff)) >>> 0;
-    if (hi & 0x00800000) limit = (limit * 4096 + 4095) >>> 0;
     c.segSel[seg] = sel;
     c.segBase[seg] = base;
-    c.segLimit[seg] = limit;
-    c.segAttr[seg] = ((hi >>> 8) & 0xff) | (((hi >>> 20) & 0xf) << 12);
+    c.segLimit[seg] = descLimit(lo, hi);
+    c.segAttr[seg] = descAttr(hi);
     if (tr) {
       // Mark the TSS busy.
       c.sysWrite32(c.gdtBase + (sel & ~7) + 4, hi | 0x200);
@@ -502,30 +524,44 @@ function buildIret(d: Insn): Op {
       c.brk = true;
       return;
     }
-    if (c.eflags & FLAG_NT) c.raise(VEC_GP, 0); // task return: not supported
-    const save = c.reg(RSP);
+    if (c.eflags & FLAG_NT) {
+      // Return to the task in the back link; IA-32e mode has no task switches.
+      if (c.longMode) c.raise(VEC_GP, 0);
+      c.saveFar();
+      try {
+        returnTask(c, d.next);
+      } catch (e) {
+        c.undoFar(e);
+      }
+      return;
+    }
+    c.saveFar();
     try {
       const ipLo = c.popN(size), ipHi = c.tHi;
       const cs = c.popN(size) & 0xffff;
       const fl = c.popN(size);
-      const newCpl = cs & 3;
-      if (newCpl < c.cpl) c.raise(VEC_GP, cs & ~3);
       const rip = size === 8
         ? ipHi * TWO32 + (ipLo >>> 0)
         : size === 4
         ? ipLo >>> 0
         : ipLo & 0xffff;
-      const longTarget = c.longMode;
-      let spLo = 0, spHi = 0, ss = 0;
-      const popStack = newCpl > c.cpl || c.bits === 64;
+      checkReturnCs(c, cs);
+      const csLo = c.tLo, csHi = c.tHi;
+      const newCpl = cs & 3, oldCpl = c.cpl;
+      // To an outer level, and always in 64-bit mode, SS:RSP are popped too.
+      const popStack = newCpl > oldCpl || c.bits === 64;
+      let spLo = 0, spHi = 0, ss = 0, ssNull = false, ssLo = 0, ssHi = 0;
       if (popStack) {
         spLo = c.popN(size);
         spHi = c.tHi;
         ss = c.popN(size) & 0xffff;
+        ssNull = checkReturnSs(c, ss, newCpl, csHi);
+        ssLo = c.tLo;
+        ssHi = c.tHi;
       }
-      const oldCpl = c.cpl;
-      c.loadCodeSeg(cs, newCpl);
-      if (c.bits === 64 && !isCanonicalNum(rip)) c.raise(VEC_GP, 0);
+      c.commitSeg(CS, cs, csLo, csHi);
+      c.updateMode();
+      c.checkFarTarget(rip);
       // Flags: IOPL only at CPL0, IF only if CPL <= IOPL.
       let mask = 0x257fd5 | FLAG_TF | FLAG_NT | FLAG_AC | FLAG_RF | 0x200000;
       if (oldCpl === 0) mask |= FLAG_IOPL | FLAG_IF | FLAG_VM;
@@ -534,40 +570,14 @@ function buildIret(d: Insn): Op {
       const cur = c.getRflags();
       c.setRflags((cur & ~mask) | (fl & mask));
       if (popStack) {
-        if (longTarget && (ss & ~3) === 0 && c.bits === 64 && newCpl !== 3) {
-          c.segSel[SS] = ss;
-          c.segBase[SS] = 0;
-          c.segLimit[SS] = 0xffffffff;
-          c.segAttr[SS] = 0x10000;
-        } else {
-          c.loadSeg(SS, ss, newCpl);
-        }
-        if (size === 8) {
-          c.lo[RSP] = spLo;
-          c.hi[RSP] = spHi;
-        } else if (c.segAttr[SS]! & SEG_ATTR_DB) {
-          c.lo[RSP] = spLo;
-          if (c.bits === 64) c.hi[RSP] = 0;
-        } else c.lo[RSP] = (c.lo[RSP]! & ~0xffff) | (spLo & 0xffff);
+        loadReturnSs(c, ss, ssNull, ssLo, ssHi);
+        setPoppedSp(c, size, spLo, spHi);
       }
-      if (newCpl > oldCpl) {
-        // Data segments not accessible at the new CPL become null.
-        for (const s of [0, 3, 4, 5]) {
-          const a = c.segAttr[s]!;
-          const dpl = (a >>> 5) & 3;
-          const conformingCode = (a & 0x1c) === 0x1c;
-          if (!(a & 0x10000) && dpl < newCpl && !conformingCode) {
-            c.segSel[s] = 0;
-            c.segAttr[s] = 0x10000;
-            if (!c.longMode || s < 4) c.segBase[s] = 0;
-          }
-        }
-      }
+      if (newCpl > oldCpl) nullOuterDataSegs(c, newCpl);
       c.rip = rip;
       c.updateMode();
     } catch (e) {
-      c.setReg(RSP, save);
-      throw e;
+      c.undoFar(e);
     }
     c.brk = true;
   };
