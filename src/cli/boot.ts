@@ -45,13 +45,6 @@ export const BOOT_USAGE = `usage: deno task boot [GUEST] [options]
   --seed S              recorded in the header (default 0)
   --quiet               do not print the guest's serial output`;
 
-export interface BootSummary {
-  readonly machine: M;
-  readonly wallMs: number;
-  readonly tracePath: string;
-  readonly traceBytes: number;
-}
-
 export function summaryLine(m: M, wallMs: number, tracePath: string, traceBytes: number): string {
   const kinds = [...m.counts.entries()].sort(([a], [b]) => a < b ? -1 : 1)
     .map(([k, n]) => `${k} ${fmtInt(n)}`).join(", ");

@@ -1,6 +1,8 @@
 /**
- * Guest resolution for the CLI: a built-in guest by name, or a file (flat binary with
- * --flat/--entry). Produces the loader, and the identity recorded in the trace header.
+ * Guest resolution for the CLI: a built-in guest by name (assembled in TypeScript, or one of the
+ * multiboot test kernels), or a file — a kernel image whose format is detected from its contents,
+ * or a flat binary with --flat/--entry. Produces the loader, and the identity recorded in the
+ * trace header.
  */
 
 import { buildCpuBench } from "../guests/cpubench.ts";

@@ -1,7 +1,8 @@
 /**
  * The result of loading a guest image, independent of the machine: bytes to place in guest
  * physical memory and the boot processor's entry state. Loaders (src/machine/loaders/) are pure
- * functions producing a `LoadPlan`; `applyLoadPlan` performs it on a machine.
+ * functions producing a `LoadPlan`; loader.ts performs one on a machine (the memory writes, then
+ * `applyEntryState` on the boot processor).
  */
 
 import type { Cpu } from "../cpu/cpu.ts";

@@ -21,7 +21,7 @@ import { DebugConsole, DebugExit, IgnoredPorts } from "../devices/debug_ports.ts
 import { Uart16550 } from "../devices/uart16550.ts";
 import { buildAcpiTables } from "../devices/acpi.ts";
 import { FwCfg } from "../devices/fw_cfg.ts";
-import { Ioapic, IOAPIC_BASE } from "../devices/ioapic.ts";
+import { Ioapic, IOAPIC_BASE, IOAPIC_SIZE } from "../devices/ioapic.ts";
 import { type ApicMessage, DM_EXTINT, DM_FIXED, DM_LOWEST, IsaIrqRouter } from "../devices/irq.ts";
 import { PciHost } from "../devices/pci.ts";
 import { Pic8259 } from "../devices/pic8259.ts";
@@ -105,8 +105,6 @@ export class Machine {
   exit: ExitInfo | null = null;
   /** Events emitted, by kind. */
   readonly counts = new Map<string, number>();
-  /** Events emitted, by VTL. */
-  readonly countsByVtl = new Map<number, number>();
   /** Console bytes as they are written (for live display; not part of the core). */
   onConsole: (device: string, byte: number) => void = () => {};
 
@@ -359,19 +357,19 @@ export class Machine {
     for (const vp of this.vps) vp.cpu.exitReq = true;
   }
 
-  shutdown(vp: Vp, reason: string): void {
+  /** A VP shut down (a triple fault, or another shutdown condition): the run ends. */
+  shutdown(reason: string): void {
     this.#finish({
       reason: reason === "triple_fault" ? "triple_fault" : "shutdown",
       value: 0,
       status: 0,
     });
-    void vp;
   }
 
   // ---- devices -------------------------------------------------------------------------------
 
   mmioRead(vp: Vp, gpa: number, size: 1 | 2 | 4): number {
-    if (gpa >= IOAPIC_BASE && gpa < IOAPIC_BASE + 0x1000) {
+    if (gpa >= IOAPIC_BASE && gpa < IOAPIC_BASE + IOAPIC_SIZE) {
       return this.ioapic.mmioRead(gpa - IOAPIC_BASE, size) >>> 0;
     }
     const l = vp.hv.lapic;
@@ -383,7 +381,7 @@ export class Machine {
   }
 
   mmioWrite(vp: Vp, gpa: number, size: 1 | 2 | 4, value: number): void {
-    if (gpa >= IOAPIC_BASE && gpa < IOAPIC_BASE + 0x1000) {
+    if (gpa >= IOAPIC_BASE && gpa < IOAPIC_BASE + IOAPIC_SIZE) {
       this.ioapic.mmioWrite(gpa - IOAPIC_BASE, size, value);
       return;
     }
@@ -585,7 +583,6 @@ export class Machine {
     e.seq = this.#seq++;
     // Key order: kind, position, fields (the trace codec relies on the schema, not key order).
     this.counts.set(e.kind, (this.counts.get(e.kind) ?? 0) + 1);
-    this.countsByVtl.set(e.vtl, (this.countsByVtl.get(e.vtl) ?? 0) + 1);
     this.#sink.event(e);
   }
 
@@ -680,10 +677,6 @@ export class Machine {
   /** The first VP in VTL0 (for loaders). */
   get bsp(): Vp {
     return this.vps[0]!;
-  }
-
-  get vtl0(): Vtl {
-    return Vtl0;
   }
 }
 
