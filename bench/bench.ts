@@ -6,13 +6,13 @@
  */
 
 import { builtinGuest, fileGuest, sha256Hex } from "../src/cli/guest.ts";
-import { scanTrace } from "../src/cli/trace_input.ts";
+import { prepareReexecution } from "../src/cli/trace_input.ts";
 import { buildCpuBench } from "../src/guests/cpubench.ts";
-import { configToJson, DEFAULT_CONFIG, validateConfig } from "../src/machine/config.ts";
+import { DEFAULT_CONFIG, validateConfig } from "../src/machine/config.ts";
 import { longModeLoader } from "../src/machine/loader.ts";
 import { type GuestLoader, Machine } from "../src/machine/machine.ts";
-import { type InputSource, LiveInput, NoInput, ScheduledInputs } from "../src/machine/inputs.ts";
-import { currentFormat } from "../src/trace/header.ts";
+import { type InputSource, LiveInput, NoInput } from "../src/machine/inputs.ts";
+import { newHeader, type TraceHeader } from "../src/trace/header.ts";
 import { TraceReader } from "../src/trace/reader.ts";
 import { ReplayVerifier } from "../src/trace/replay.ts";
 import { manyEvents, sampleHeader } from "../src/trace/test_fixtures.ts";
@@ -20,33 +20,26 @@ import { memorySink, TraceWriter } from "../src/trace/writer.ts";
 import type { MachineConfig } from "../src/machine/config.ts";
 
 const rows: string[][] = [["benchmark", "instructions", "seconds", "MIPS", "notes"]];
-/** Rows as they complete (the Linux rows take minutes), then the aligned table at the end. */
-const progress = (r: string[]) => console.error(`bench: ${r.join(" | ")}`);
-const push = rows.push.bind(rows);
-rows.push = (...r: string[][]) => {
-  r.forEach(progress);
-  return push(...r);
-};
+
+/** Adds a row: printed as it completes (the Linux rows take minutes), tabled at the end. */
+function addRow(r: string[]): void {
+  console.error(`bench: ${r.join(" | ")}`);
+  rows.push(r);
+}
 
 async function runGuest(
-  name: string,
+  guest: { identity: TraceHeader["guest"]; loader: GuestLoader },
   config: MachineConfig,
-  loader: GuestLoader,
-  sha: string,
   input: InputSource = new NoInput(),
   onConsole?: (b: number, m: Machine) => void,
 ) {
   const sink = memorySink();
-  const writer = await TraceWriter.create(sink, {
-    format: currentFormat(),
-    emulator: { name: "vtlrr", version: "bench", commit: null },
-    guest: { name, source: "builtin", path: null, sha256: sha, size: 0 },
-    config: configToJson(config),
-    seed: "0",
-    flags: [],
-  });
+  const writer = await TraceWriter.create(
+    sink,
+    newHeader({ guest: guest.identity, config, version: "bench" }),
+  );
   let text = "";
-  const m = new Machine(config, loader, writer, input);
+  const m = new Machine(config, guest.loader, writer, input);
   m.onConsole = (d, b) => {
     if (d !== "com1") return;
     if (onConsole) onConsole(b, m);
@@ -66,14 +59,18 @@ async function runGuest(
 {
   const g = buildCpuBench(40);
   const config = validateConfig({ ...DEFAULT_CONFIG });
-  const { m, s, text } = await runGuest(
-    "cpubench",
-    config,
-    longModeLoader("cpubench", g.bytes, g.load, g.entry),
-    "0".repeat(64),
-  );
+  const { m, s, text } = await runGuest({
+    identity: {
+      name: "cpubench",
+      source: "builtin",
+      path: null,
+      sha256: await sha256Hex(g.bytes),
+      size: g.bytes.length,
+    },
+    loader: longModeLoader("cpubench", g.bytes, g.load, g.entry),
+  }, config);
   const ok = /cpubench: done/.test(text) ? "ok" : "DID NOT FINISH";
-  rows.push([
+  addRow([
     "cpubench (compute + memory/branch)",
     m.icount.toLocaleString("en-US"),
     s.toFixed(2),
@@ -90,7 +87,7 @@ for (const reps of [70, 700]) {
   try {
     info = await Deno.readTextFile(new URL(`guest-${reps}.info`, shared));
   } catch {
-    rows.push([`shared guest-${reps}`, "-", "-", "-", "../shared/bench not present"]);
+    addRow([`shared guest-${reps}`, "-", "-", "-", "../shared/bench not present"]);
     continue;
   }
   const insns = Number(/BENCH_INSNS=(\d+)/.exec(info)?.[1]);
@@ -98,19 +95,13 @@ for (const reps of [70, 700]) {
     ...DEFAULT_CONFIG,
     loader: { kind: "flat", load: 0x100000, entry: 0x100040 },
   });
-  const guest = await fileGuest(bin, config);
-  const { m, s, text } = await runGuest(
-    `guest-${reps}`,
-    config,
-    guest.loader,
-    guest.identity.sha256,
-  );
+  const { m, s, text } = await runGuest(await fileGuest(bin, config), config);
   const tsc = /tsc_delta=([0-9a-f]+)/.exec(text)?.[1];
   const exact = tsc !== undefined && parseInt(tsc, 16) === insns + 5;
   const note = `${/guest: OK/.test(text) ? "guest: OK" : "checksum FAILED"}, tsc_delta ${
     exact ? "= BENCH_INSNS + 5" : "MISMATCH"
   }`;
-  rows.push([
+  addRow([
     `shared guest-${reps}`,
     m.icount.toLocaleString("en-US"),
     s.toFixed(2),
@@ -138,7 +129,7 @@ for (const reps of [70, 700]) {
   for (const e of events) v.event(e);
   await v.finish();
   const rs = (performance.now() - t0) / 1000;
-  rows.push([
+  addRow([
     "trace write",
     `${events.length.toLocaleString("en-US")} events`,
     ws.toFixed(2),
@@ -147,7 +138,7 @@ for (const reps of [70, 700]) {
       (bytes.length / events.length).toFixed(1)
     } bytes/event`,
   ]);
-  rows.push([
+  addRow([
     "trace read + verify",
     `${events.length.toLocaleString("en-US")} events`,
     rs.toFixed(2),
@@ -162,8 +153,8 @@ for (const reps of [70, 700]) {
 {
   const g = await builtinGuest("demo");
   const config = validateConfig({ ...DEFAULT_CONFIG, ...g.config }); // the demo needs its 2 VPs
-  const { m, s } = await runGuest("demo", config, g.loader, g.identity.sha256);
-  rows.push([
+  const { m, s } = await runGuest(g, config);
+  addRow([
     "demo (VSM)",
     m.icount.toLocaleString("en-US"),
     s.toFixed(2),
@@ -183,7 +174,7 @@ try {
   Deno.statSync(initrdPath);
 } catch {
   haveLinux = false;
-  rows.push(["linux", "-", "-", "-", "cache/linux not present (tools/linux/fetch.sh)"]);
+  addRow(["linux", "-", "-", "-", "cache/linux not present (tools/linux/fetch.sh)"]);
 }
 if (haveLinux) {
   const initrd = await Deno.readFile(initrdPath);
@@ -202,17 +193,15 @@ if (haveLinux) {
       },
     },
   });
-  const guest = await fileGuest(kernel, config);
+  const guest = await fileGuest(kernel, config, { bytes: initrd });
   const input = new LiveInput(config.inputPollInterval, "# ");
   input.push(new TextEncoder().encode("reboot -f\n"));
   input.close();
   const t0 = performance.now();
   let tail = "", promptAt = -1, promptS = 0;
   const { m, s, trace } = await runGuest(
-    "vmlinuz",
+    guest,
     config,
-    guest.loader,
-    guest.identity.sha256,
     input,
     (b, mm) => {
       tail = (tail + String.fromCharCode(b)).slice(-2);
@@ -222,14 +211,14 @@ if (haveLinux) {
       }
     },
   );
-  rows.push([
+  addRow([
     "linux: boot to shell prompt",
     promptAt.toLocaleString("en-US"),
     promptS.toFixed(2),
     (promptAt / promptS / 1e6).toFixed(1),
     promptAt < 0 ? "NO PROMPT" : 'recording; icount at the first "# "',
   ]);
-  rows.push([
+  addRow([
     "linux: whole run, recorded",
     m.icount.toLocaleString("en-US"),
     s.toFixed(2),
@@ -237,9 +226,9 @@ if (haveLinux) {
     `exit ${m.exit?.reason}, trace ${trace.length.toLocaleString("en-US")} bytes`,
   ]);
   const reader = await TraceReader.open(trace, "linux.vtlrr");
-  const { inputs } = await scanTrace(reader);
+  const re = await prepareReexecution(reader);
   const v = new ReplayVerifier(reader.events());
-  const r = new Machine(config, guest.loader, v, new ScheduledInputs(inputs));
+  const r = re.machine(v);
   const t1 = performance.now();
   while (r.exit === null && v.divergence === null) {
     r.run(5_000_000);
@@ -247,7 +236,7 @@ if (haveLinux) {
   }
   await v.finish();
   const rs = (performance.now() - t1) / 1000;
-  rows.push([
+  addRow([
     "linux: whole run, replayed",
     r.icount.toLocaleString("en-US"),
     rs.toFixed(2),

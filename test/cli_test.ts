@@ -92,6 +92,66 @@ Deno.test("rerun with this build: identical behaviour exits 0", async () => {
   assert.match(r.out, /traces identical/);
 });
 
+Deno.test("rerun: OLD from a build that behaved differently exits 1 with a diff", async () => {
+  // A real recording whose header claims the default quantum although its VPs were scheduled
+  // with another one: what an older build with a different scheduler would have written.
+  const other = `${tmp}/quantum.vtlrr`;
+  assert.equal((await vtlrr("boot", "--quiet", "--quantum", "3000", "--trace", other)).code, 0);
+  const { header, events } = await eventsOf(await Deno.readFile(other));
+  const demoHeader = (await eventsOf(await Deno.readFile(demo))).header;
+  assert.equal(header.config.quantum, 3000);
+  const old = `${tmp}/old.vtlrr`;
+  await Deno.writeFile(old, await encodeTrace({ ...header, config: demoHeader.config }, events));
+  const fresh = `${tmp}/old.rerun.vtlrr`;
+  const r = await vtlrr("rerun", old, "--context", "2");
+  assert.equal(r.code, 1, r.out + r.err);
+  assert.match(r.out, /^traces differ \(old: .*old\.vtlrr, new: .*old\.rerun\.vtlrr\)$/m);
+  assert.match(r.out, /first divergence at event \d+ \(icount \d+, vp \d+, vtl \d+\)/);
+  assert.match(r.out, /^summary:$/m);
+  // The summary line on stderr describes the new run, which went to the default NEW path ...
+  assert.match(r.err, /exit debug_exit value 0.*trace .*old\.rerun\.vtlrr/);
+  // ... and NEW is exactly what this build records for the demo.
+  assert.deepEqual(await Deno.readFile(fresh), await Deno.readFile(demo));
+});
+
+Deno.test("replay --log-insns FROM:COUNT prints each instruction and its events", async () => {
+  const { events } = await eventsOf(await Deno.readFile(demo));
+  const sw = events.find((e) => e.kind === "vtl_switch" && e.reason === "call")!;
+  const from = sw.icount - 2;
+  const r = await vtlrr("replay", demo, "--log-insns", `${from}:4`);
+  assert.equal(r.code, 0, r.out + r.err);
+  const lines = r.out.trimEnd().split("\n");
+  const insns = lines.filter((l) => !l.startsWith("    "));
+  assert.equal(insns.length, 4, r.out);
+  // icount, VP, VTL, CPL, mode, address, disassembly.
+  const re = /^(\d+) vp(\d+) vtl(\d) cpl(\d) (16|32|64)-bit (0x[0-9a-f]+) {2}(\S.*)$/;
+  insns.forEach((l, i) => {
+    const m = re.exec(l);
+    assert.ok(m, `not an instruction line: ${l}`);
+    assert.equal(Number(m[1]), from + i);
+    assert.equal(Number(m[2]), sw.vp);
+  });
+  // The VTL call: the vmcall at the event's RIP in VTL0, then its event, then VTL1 code.
+  const at = lines.findIndex((l) => l.startsWith(`${sw.icount} `));
+  assert.match(
+    lines[at]!,
+    new RegExp(`^${sw.icount} vp${sw.vp} vtl0 cpl0 64-bit ${sw.rip}  vmcall$`),
+  );
+  assert.match(lines[at + 1]!, /^ {4}event vtl_switch \{"from":0,"to":1,"reason":"call",/);
+  assert.match(lines[at + 2]!, new RegExp(`^${sw.icount + 1} vp${sw.vp} vtl1 cpl0 64-bit `));
+  // Past the end of the run: it says so.
+  const last = events.at(-1)!;
+  const end = await vtlrr("replay", demo, "--log-insns", `${last.icount - 1}:5`);
+  assert.equal(end.code, 0, end.out + end.err);
+  assert.match(end.out, /\(the run ended: debug_exit\)\n$/);
+  // Bad windows and combinations are usage errors.
+  assertCleanError(await vtlrr("replay", demo, "--log-insns", "12:0"), /--log-insns: /);
+  assertCleanError(
+    await vtlrr("replay", demo, "--log-insns", "1", "--out", `${tmp}/x.vtlrr`),
+    /--log-insns and --out cannot be combined/,
+  );
+});
+
 Deno.test("bad input: one clear line, exit 2", async () => {
   assertCleanError(await vtlrr("boot", "--frobnicate"), /boot: Unknown option '--frobnicate'/);
   assertCleanError(

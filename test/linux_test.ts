@@ -8,11 +8,10 @@
  */
 
 import assert from "node:assert/strict";
-import { vtlrr } from "./support.ts";
+import { ROOT, vtlrr } from "./support.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
-const KERNEL = `${ROOT}cache/linux/vmlinuz`;
-const INITRD = `${ROOT}cache/linux/initramfs.cpio.gz`;
+const KERNEL = new URL("cache/linux/vmlinuz", ROOT).pathname;
+const INITRD = new URL("cache/linux/initramfs.cpio.gz", ROOT).pathname;
 
 function exists(p: string): boolean {
   try {

@@ -9,10 +9,10 @@
 import assert from "node:assert/strict";
 import { fileGuest } from "../src/cli/guest.ts";
 import { MULTIBOOT_KERNELS, multibootKernel } from "../src/guests/multiboot/index.ts";
-import { configToJson, DEFAULT_CONFIG, validateConfig } from "../src/machine/config.ts";
+import { DEFAULT_CONFIG, validateConfig } from "../src/machine/config.ts";
 import { NoInput } from "../src/machine/inputs.ts";
 import { Machine } from "../src/machine/machine.ts";
-import { currentFormat } from "../src/trace/header.ts";
+import { newHeader } from "../src/trace/header.ts";
 import { memorySink, TraceWriter } from "../src/trace/writer.ts";
 import type { TraceEvent } from "../src/core/events.ts";
 import { eventsOf, recordBuiltin, replayBytes } from "./support.ts";
@@ -90,14 +90,10 @@ Deno.test("a kernel file boots through the image loader like its built-in", asyn
   const g = await fileGuest(path, config);
   assert.equal(g.identity.source, "file");
   const sink = memorySink();
-  const writer = await TraceWriter.create(sink, {
-    format: currentFormat(),
-    emulator: { name: "vtlrr", version: "test", commit: null },
-    guest: g.identity,
-    config: configToJson(config),
-    seed: "0",
-    flags: [],
-  });
+  const writer = await TraceWriter.create(
+    sink,
+    newHeader({ guest: g.identity, config, version: "test" }),
+  );
   const m = new Machine(config, g.loader, writer, new NoInput());
   while (m.exit === null) m.run(2_000_000);
   await writer.close();

@@ -1,17 +1,11 @@
 /** In-process record/replay helpers for the scenario tests (no subprocesses, no files). */
 
 import { builtinGuest } from "../src/cli/guest.ts";
-import { configOf, interruptedAt, scanTrace } from "../src/cli/trace_input.ts";
-import { guestFromHeader } from "../src/cli/guest.ts";
-import {
-  configToJson,
-  DEFAULT_CONFIG,
-  type MachineConfig,
-  validateConfig,
-} from "../src/machine/config.ts";
-import { type InputSource, LiveInput, NoInput, ScheduledInputs } from "../src/machine/inputs.ts";
+import { prepareReexecution } from "../src/cli/trace_input.ts";
+import { DEFAULT_CONFIG, type MachineConfig, validateConfig } from "../src/machine/config.ts";
+import { type InputSource, LiveInput, NoInput } from "../src/machine/inputs.ts";
 import { Machine } from "../src/machine/machine.ts";
-import { currentFormat, type TraceHeader } from "../src/trace/header.ts";
+import { currentFormat, newHeader, type TraceHeader } from "../src/trace/header.ts";
 import { TraceReader } from "../src/trace/reader.ts";
 import { ReplayVerifier } from "../src/trace/replay.ts";
 import { memorySink, TraceWriter } from "../src/trace/writer.ts";
@@ -34,16 +28,11 @@ export async function recordBuiltin(
 ): Promise<Recording> {
   const guest = await builtinGuest(name);
   const config = validateConfig({ ...DEFAULT_CONFIG, ...guest.config, ...opts.config });
-  const header: TraceHeader = {
-    format: currentFormat(),
-    emulator: { name: "vtlrr", version: "test", commit: null },
-    guest: guest.identity,
-    config: configToJson(config),
-    seed: "0",
-    flags: [],
-  };
   const sink = memorySink();
-  const writer = await TraceWriter.create(sink, header);
+  const writer = await TraceWriter.create(
+    sink,
+    newHeader({ guest: guest.identity, config, version: "test" }),
+  );
   let input: InputSource = new NoInput();
   if (opts.input !== undefined) {
     const live = new LiveInput(config.inputPollInterval);
@@ -72,15 +61,12 @@ export interface ReplayResult {
 /** Replays a trace (bytes) and returns the verdict and the replay-produced trace. */
 export async function replayBytes(trace: Uint8Array, slice = 2_000_000): Promise<ReplayResult> {
   const reader = await TraceReader.open(trace, "test.vtlrr");
-  const config = configOf(reader);
-  const guest = await guestFromHeader(reader.header, config, undefined);
-  const recorded = await scanTrace(reader);
+  const re = await prepareReexecution(reader);
   const verifier = new ReplayVerifier(reader.events(), 5, reader.truncated !== null);
   const sink = memorySink();
   const writer = await TraceWriter.create(sink, { ...reader.header, format: currentFormat() });
   verifier.tee = writer;
-  const machine = new Machine(config, guest.loader, verifier, new ScheduledInputs(recorded.inputs));
-  machine.stopAt = interruptedAt(recorded);
+  const machine = re.machine(verifier);
   while (machine.exit === null) {
     machine.run(slice);
     if (writer.readyToFlush) await writer.flush();
@@ -111,6 +97,7 @@ export async function encodeTrace(
   return sink.bytes();
 }
 
+/** The repository root. */
 export const ROOT = new URL("../", import.meta.url);
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;

@@ -3,10 +3,10 @@
  * built-in VSM demo runs and the trace goes to traces/demo.vtlrr.
  */
 
-import { ConfigError, configToJson, DEFAULT_CONFIG, validateConfig } from "../machine/config.ts";
+import { ConfigError, DEFAULT_CONFIG, validateConfig } from "../machine/config.ts";
 import { type InputSource, LiveInput, NoInput } from "../machine/inputs.ts";
 import { Machine } from "../machine/machine.ts";
-import { currentFormat, type TraceHeader } from "../trace/header.ts";
+import { newHeader } from "../trace/header.ts";
 import { deferredFileSink } from "../trace/sink.ts";
 import { TraceWriter } from "../trace/writer.ts";
 import { fmtInt, parse, parseMiB, parseNumber } from "./args.ts";
@@ -15,12 +15,13 @@ import {
   builtinGuest,
   builtinNames,
   fileGuest,
+  type InitrdSource,
   isBuiltin,
   readUserFile,
   sha256Hex,
 } from "./guest.ts";
 import { attachTerminal, pipeStdin, runLoop, stdinIsPiped } from "./run.ts";
-import { EMULATOR_VERSION, gitCommit } from "./version.ts";
+import { thisBuild } from "./version.ts";
 import type { Machine as M } from "../machine/machine.ts";
 
 export const BOOT_USAGE = `usage: deno task boot [GUEST] [options]
@@ -44,13 +45,6 @@ export const BOOT_USAGE = `usage: deno task boot [GUEST] [options]
   --max-instructions N  stop after N instructions
   --seed S              recorded in the header (default 0)
   --quiet               do not print the guest's serial output`;
-
-export interface BootSummary {
-  readonly machine: M;
-  readonly wallMs: number;
-  readonly tracePath: string;
-  readonly traceBytes: number;
-}
 
 export function summaryLine(m: M, wallMs: number, tracePath: string, traceBytes: number): string {
   const kinds = [...m.counts.entries()].sort(([a], [b]) => a < b ? -1 : 1)
@@ -127,15 +121,18 @@ export async function boot(args: string[]): Promise<number> {
   if (v.flat !== undefined && v.initrd !== undefined) {
     throw new UsageError("boot: --initrd cannot be used with --flat");
   }
-  const guestDefaults = builtin ? (await builtinGuest(guestArg)).config : {};
-  let initrd = null;
+  const builtinResolved = builtin ? await builtinGuest(guestArg) : null;
+  const guestDefaults = builtinResolved?.config ?? {};
+  // The initrd is read and hashed once: the config records its identity, the loader gets it.
+  let initrd = null, initrdSource: InitrdSource = {};
   if (v.initrd !== undefined) {
-    const bytes = await readUserFile("initrd", v.initrd);
+    const initrdBytes = await readUserFile("initrd", v.initrd);
+    initrdSource = { bytes: initrdBytes };
     initrd = {
       name: v.initrd.split("/").pop() ?? v.initrd,
       path: v.initrd,
-      sha256: await sha256Hex(bytes),
-      size: bytes.length,
+      sha256: await sha256Hex(initrdBytes),
+      size: initrdBytes.length,
     };
   }
   let config;
@@ -169,7 +166,7 @@ export async function boot(args: string[]): Promise<number> {
     if (e instanceof ConfigError) throw new UsageError(`boot: ${e.message}`);
     throw e;
   }
-  const guest = builtin ? await builtinGuest(guestArg) : await fileGuest(guestArg, config);
+  const guest = builtinResolved ?? await fileGuest(guestArg, config, initrdSource);
   // Inputs.
   let input: InputSource = new NoInput();
   if (v["input-prompt"] === "") throw new UsageError("boot: --input-prompt must not be empty");
@@ -188,14 +185,12 @@ export async function boot(args: string[]): Promise<number> {
   }
 
   const tracePath = v.trace ?? `traces/${guest.identity.name.replace(/\.[^.]*$/, "")}.vtlrr`;
-  const header: TraceHeader = {
-    format: currentFormat(),
-    emulator: { name: "vtlrr", version: EMULATOR_VERSION, commit: gitCommit() },
+  const header = newHeader({
     guest: guest.identity,
-    config: configToJson(config),
+    config,
+    ...thisBuild(),
     seed: v.seed ?? "0",
-    flags: [],
-  };
+  });
   // The trace file is created only once the guest has loaded (a load error leaves it alone).
   const sink = deferredFileSink(tracePath);
   const writer = await TraceWriter.create(sink, header);

@@ -1,6 +1,8 @@
 /**
- * Guest resolution for the CLI: a built-in guest by name, or a file (flat binary with
- * --flat/--entry). Produces the loader, and the identity recorded in the trace header.
+ * Guest resolution for the CLI: a built-in guest by name (assembled in TypeScript, or one of the
+ * multiboot test kernels), or a file — a kernel image whose format is detected from its contents,
+ * or a flat binary with --flat/--entry. Produces the loader, and the identity recorded in the
+ * trace header.
  */
 
 import { buildCpuBench } from "../guests/cpubench.ts";
@@ -100,14 +102,17 @@ export async function readUserFile(what: string, path: string): Promise<Uint8Arr
 }
 
 /**
- * A guest file with the loader the config names. For an image loader with an initrd, the
- * initrd is read from `initrdPath` (default: the path the config records) and must have the
+ * Where a file guest's initrd comes from: bytes the caller has already read (and recorded in the
+ * config), or a file to read — `path`, default the path the config records — which must have the
  * recorded SHA-256.
  */
+export type InitrdSource = { readonly bytes: Uint8Array } | { readonly path?: string };
+
+/** A guest file with the loader the config names (and for an image, its initrd if it has one). */
 export async function fileGuest(
   path: string,
   config: MachineConfig,
-  initrdPath?: string,
+  initrdSource: InitrdSource = {},
 ): Promise<ResolvedGuest> {
   const bytes = await readUserFile("guest", path);
   if (bytes.length === 0) throw new UsageError(`Cannot load guest ${path}: the file is empty`);
@@ -134,16 +139,19 @@ export async function fileGuest(
   }
   let initrd: { name: string; bytes: Uint8Array } | undefined;
   if (l.initrd !== null) {
-    const ipath = initrdPath ?? l.initrd.path;
-    const ib = await readUserFile("initrd", ipath);
-    const sha = await sha256Hex(ib);
-    if (sha !== l.initrd.sha256) {
-      throw new UsageError(
-        `initrd mismatch: the trace was recorded with ${l.initrd.name} sha256 ` +
-          `${l.initrd.sha256}, ${ipath} has ${sha}`,
-      );
+    if ("bytes" in initrdSource) initrd = { name: l.initrd.name, bytes: initrdSource.bytes };
+    else {
+      const ipath = initrdSource.path ?? l.initrd.path;
+      const ib = await readUserFile("initrd", ipath);
+      const sha = await sha256Hex(ib);
+      if (sha !== l.initrd.sha256) {
+        throw new UsageError(
+          `initrd mismatch: the trace was recorded with ${l.initrd.name} sha256 ` +
+            `${l.initrd.sha256}, ${ipath} has ${sha}`,
+        );
+      }
+      initrd = { name: l.initrd.name, bytes: ib };
     }
-    initrd = { name: l.initrd.name, bytes: ib };
   }
   return { identity, loader: imageLoader(name, bytes, initrd), config: {} };
 }
@@ -165,7 +173,7 @@ export async function guestFromHeader(
     if (path === null) {
       throw new UsageError("the trace does not record the guest file's path; give --guest FILE");
     }
-    g = await fileGuest(path, config, initrdOverride);
+    g = await fileGuest(path, config, { path: initrdOverride });
   }
   if (g.identity.sha256 !== h.guest.sha256) {
     throw new UsageError(

@@ -4,8 +4,7 @@
  * from instruction count FROM (see insn_log.ts) and stops there.
  */
 
-import { Machine } from "../machine/machine.ts";
-import { ScheduledInputs } from "../machine/inputs.ts";
+import type { Machine } from "../machine/machine.ts";
 import { formatDivergence } from "../trace/compare.ts";
 import { currentFormat } from "../trace/header.ts";
 import { TraceReader } from "../trace/reader.ts";
@@ -14,11 +13,10 @@ import { deferredFileSink } from "../trace/sink.ts";
 import { TraceWriter } from "../trace/writer.ts";
 import { fmtInt, parse, parseNumber } from "./args.ts";
 import { UsageError } from "./errors.ts";
-import { guestFromHeader } from "./guest.ts";
 import { runLoop } from "./run.ts";
 import type { EventSink, TraceEvent } from "../core/events.ts";
 import { type InsnWindow, parseInsnWindow, stepAndDescribe } from "./insn_log.ts";
-import { configOf, interruptedAt, scanTrace } from "./trace_input.ts";
+import { prepareReexecution } from "./trace_input.ts";
 
 export async function replay(args: string[]): Promise<number> {
   const { values: v, positionals } = parse("replay", args, {
@@ -36,9 +34,7 @@ export async function replay(args: string[]): Promise<number> {
   const path = positionals[0]!;
   const k = v.context !== undefined ? parseNumber("--context", v.context) : 5;
   const reader = await TraceReader.open(path);
-  const config = configOf(reader);
-  const guest = await guestFromHeader(reader.header, config, v.guest, v.initrd);
-  const recorded = await scanTrace(reader);
+  const re = await prepareReexecution(reader, { guest: v.guest, initrd: v.initrd });
   const cut = reader.truncated;
   const verifier = new ReplayVerifier(reader.events(), k, cut !== null);
   let writer: TraceWriter | null = null;
@@ -55,8 +51,7 @@ export async function replay(args: string[]): Promise<number> {
       verifier.event(e);
     },
   };
-  const machine = new Machine(config, guest.loader, sink, new ScheduledInputs(recorded.inputs));
-  machine.stopAt = interruptedAt(recorded);
+  const machine = re.machine(sink);
   if (outSink !== null) {
     try {
       await outSink.open();

@@ -1,11 +1,9 @@
 /**
- * `rerun OLD [--out NEW] [--guest FILE] [--initrd FILE]`: re-executes OLD's guest, config and recorded inputs
- * with this build — not stopping at divergences — writes NEW, and diffs OLD against NEW. The
- * "did my change alter guest-visible behaviour?" check.
+ * `rerun OLD [--out NEW] [--guest FILE] [--initrd FILE]`: re-executes OLD's guest, config and
+ * recorded inputs with this build — not stopping at divergences — writes NEW, and diffs OLD
+ * against NEW. The "did my change alter guest-visible behaviour?" check.
  */
 
-import { Machine } from "../machine/machine.ts";
-import { ScheduledInputs } from "../machine/inputs.ts";
 import { currentFormat } from "../trace/header.ts";
 import { TraceReader } from "../trace/reader.ts";
 import { fileSink, TraceWriter } from "../trace/writer.ts";
@@ -13,10 +11,9 @@ import { parse, parseNumber } from "./args.ts";
 import { summaryLine } from "./boot.ts";
 import { printDiff } from "./diff.ts";
 import { UsageError } from "./errors.ts";
-import { guestFromHeader } from "./guest.ts";
 import { runLoop } from "./run.ts";
-import { configOf, interruptedAt, scanTrace } from "./trace_input.ts";
-import { EMULATOR_VERSION, gitCommit } from "./version.ts";
+import { prepareReexecution } from "./trace_input.ts";
+import { thisBuild } from "./version.ts";
 
 export async function rerun(args: string[]): Promise<number> {
   const { values: v, positionals } = parse("rerun", args, {
@@ -29,19 +26,17 @@ export async function rerun(args: string[]): Promise<number> {
   const oldPath = positionals[0]!;
   const k = v.context !== undefined ? parseNumber("--context", v.context) : 5;
   const old = await TraceReader.open(oldPath);
-  const config = configOf(old);
-  const guest = await guestFromHeader(old.header, config, v.guest, v.initrd);
-  const recorded = await scanTrace(old);
+  const re = await prepareReexecution(old, { guest: v.guest, initrd: v.initrd });
   const outPath = v.out ?? oldPath.replace(/\.vtlrr$/, "") + ".rerun.vtlrr";
   if (outPath === oldPath) throw new UsageError("rerun: --out must differ from the old trace");
+  // OLD's header as this build writes it: its guest, config and seed, this build's identity.
   const header = {
     ...old.header,
     format: currentFormat(),
-    emulator: { name: "vtlrr" as const, version: EMULATOR_VERSION, commit: gitCommit() },
+    emulator: { name: "vtlrr" as const, ...thisBuild() },
   };
   const writer = await TraceWriter.create(await fileSink(outPath), header);
-  const machine = new Machine(config, guest.loader, writer, new ScheduledInputs(recorded.inputs));
-  machine.stopAt = interruptedAt(recorded);
+  const machine = re.machine(writer);
   const r = await runLoop({ machine, writer });
   await writer.close();
   console.error(summaryLine(machine, r.wallMs, outPath, writer.stats.bytesWritten));

@@ -1,11 +1,13 @@
 /** Reading what a recorded trace needs for re-execution: config, inputs, and how it ended. */
 
-import type { TraceEvent } from "../core/events.ts";
+import type { EventSink, TraceEvent } from "../core/events.ts";
 import { fromHex } from "../core/hex.ts";
 import { ConfigError, type MachineConfig, validateConfig } from "../machine/config.ts";
-import type { ScheduledInput } from "../machine/inputs.ts";
+import { type ScheduledInput, ScheduledInputs } from "../machine/inputs.ts";
+import { Machine } from "../machine/machine.ts";
 import type { TraceReader } from "../trace/reader.ts";
 import { UsageError } from "./errors.ts";
+import { guestFromHeader, type ResolvedGuest } from "./guest.ts";
 
 export function configOf(reader: TraceReader): MachineConfig {
   try {
@@ -39,4 +41,39 @@ export async function scanTrace(reader: TraceReader): Promise<RecordedRun> {
 export function interruptedAt(run: RecordedRun): number {
   const l = run.last;
   return l !== null && l.kind === "exit" && l.reason === "interrupted" ? l.icount : Infinity;
+}
+
+/** What re-executing a recorded trace (replay, rerun) needs, read from the trace once. */
+export interface Reexecution {
+  readonly config: MachineConfig;
+  readonly guest: ResolvedGuest;
+  readonly recorded: RecordedRun;
+  /**
+   * A machine running the recorded guest and config from reset, fed the recorded inputs at
+   * their instruction counts, stopping where a Ctrl-C'd recording stopped; events go to `sink`.
+   */
+  machine(sink: EventSink): Machine;
+}
+
+/**
+ * Reads a trace's config, resolves its guest (`guest`/`initrd` replace the recorded paths; the
+ * image must have the recorded SHA-256) and scans its inputs and ending.
+ */
+export async function prepareReexecution(
+  reader: TraceReader,
+  paths: { readonly guest?: string; readonly initrd?: string } = {},
+): Promise<Reexecution> {
+  const config = configOf(reader);
+  const guest = await guestFromHeader(reader.header, config, paths.guest, paths.initrd);
+  const recorded = await scanTrace(reader);
+  return {
+    config,
+    guest,
+    recorded,
+    machine(sink) {
+      const m = new Machine(config, guest.loader, sink, new ScheduledInputs(recorded.inputs));
+      m.stopAt = interruptedAt(recorded);
+      return m;
+    },
+  };
 }

@@ -4,6 +4,11 @@ import denoJson from "../../deno.json" with { type: "json" };
 
 export const EMULATOR_VERSION: string = denoJson.version;
 
+/** The emulator identity this build records in a trace header. */
+export function thisBuild(): { version: string; commit: string | null } {
+  return { version: EMULATOR_VERSION, commit: gitCommit() };
+}
+
 /** The git commit of the checkout this runs from (read from .git directly), or null. */
 export function gitCommit(): string | null {
   try {

@@ -1,8 +1,10 @@
 /** Lowercase hex of byte strings, as trace events carry them (no prefix, two digits a byte). */
 
+const HEX_PAIRS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
 export function toHex(b: Uint8Array): string {
   let s = "";
-  for (const x of b) s += x.toString(16).padStart(2, "0");
+  for (let i = 0; i < b.length; i++) s += HEX_PAIRS[b[i]!];
   return s;
 }
 

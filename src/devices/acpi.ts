@@ -42,6 +42,7 @@ import {
   resourceTemplate,
   scope,
 } from "./aml.ts";
+import { IOAPIC_BASE } from "./ioapic.ts";
 
 export interface AcpiOptions {
   /** Number of VPs (APIC IDs 0..vps-1), 1..255. */
@@ -148,7 +149,7 @@ export function buildAcpiTables(opts: AcpiOptions): AcpiTables {
   }
   const base = opts.base;
   const lapicAddress = opts.lapicAddress ?? 0xfee00000;
-  const ioapicAddress = opts.ioapicAddress ?? 0xfec00000;
+  const ioapicAddress = opts.ioapicAddress ?? IOAPIC_BASE;
 
   // Blob offsets whose physical addresses are 16-byte aligned.
   const next = (off: number) => align16(base + off) - base;

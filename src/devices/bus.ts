@@ -11,8 +11,7 @@ export interface PortDevice {
 
 export class PortBus {
   readonly #map = new Map<number, PortDevice>();
-  /** Unclaimed ports touched, in first-touch order. */
-  readonly unknown: number[] = [];
+  /** Unclaimed ports touched so far (each is reported once). */
   readonly #unknownSet = new Set<number>();
   onUnknown: (port: number, write: boolean) => void = () => {};
 
@@ -44,7 +43,6 @@ export class PortBus {
   #miss(port: number, write: boolean): void {
     if (this.#unknownSet.has(port)) return;
     this.#unknownSet.add(port);
-    this.unknown.push(port);
     this.onUnknown(port, write);
   }
 }

@@ -16,9 +16,6 @@
 /** One interrupt wire, driven with the current logical level. */
 export type IrqLine = (level: boolean) => void;
 
-/** A line that goes nowhere. */
-export const noIrq: IrqLine = () => {};
-
 /** Something with numbered interrupt inputs (the 8259 pair, the IOAPIC). */
 export interface IrqSink {
   setIrq(pin: number, level: boolean): void;

@@ -1,7 +1,8 @@
 /**
  * The result of loading a guest image, independent of the machine: bytes to place in guest
  * physical memory and the boot processor's entry state. Loaders (src/machine/loaders/) are pure
- * functions producing a `LoadPlan`; `applyLoadPlan` performs it on a machine.
+ * functions producing a `LoadPlan`; loader.ts performs one on a machine (the memory writes, then
+ * `applyEntryState` on the boot processor).
  */
 
 import type { Cpu } from "../cpu/cpu.ts";
@@ -30,8 +31,10 @@ export interface EntryState {
   /** General-purpose registers by name (rax … r15), 64-bit values as numbers. */
   readonly regs: Readonly<Record<string, number>>;
   readonly cs: SegmentState;
-  /** DS, ES, FS, GS, SS (same value for all). */
+  /** DS, ES, FS, GS, and SS unless `ss` is given. */
   readonly data: SegmentState;
+  /** SS when it differs from the data segments (a real-mode stack below the image). */
+  readonly ss?: SegmentState;
   readonly gdt?: { readonly base: number; readonly limit: number };
   readonly idt?: { readonly base: number; readonly limit: number };
   readonly cr0?: number;
@@ -87,9 +90,11 @@ export function applyEntryState(cpu: Cpu, e: EntryState): void {
   }
   cpu.setRflags(e.rflags ?? 2);
   cpu.setSegment(CS, e.cs.sel, e.cs.base, e.cs.limit, e.cs.attr);
-  for (const s of [DS, ES, FS, GS, SS]) {
+  for (const s of [DS, ES, FS, GS]) {
     cpu.setSegment(s, e.data.sel, e.data.base, e.data.limit, e.data.attr);
   }
+  const ss = e.ss ?? e.data;
+  cpu.setSegment(SS, ss.sel, ss.base, ss.limit, ss.attr);
   cpu.rip = e.rip;
   cpu.updateMode();
   cpu.flushTlbAll();

@@ -5,19 +5,7 @@
  * assembled in the repo bring their own page tables and GDT.
  */
 
-import {
-  CR0_ET,
-  CR0_NE,
-  CR0_PE,
-  CR0_PG,
-  CR0_WP,
-  CR4_PAE,
-  EFER_LMA,
-  EFER_LME,
-  EFER_NXE,
-  SS,
-} from "../cpu/regs.ts";
-import { applyEntryState, type LoadPlan } from "./boot_state.ts";
+import { applyEntryState, FLAT32_DS, type LoadPlan } from "./boot_state.ts";
 import type { GuestLoader, Machine } from "./machine.ts";
 import {
   defaultE820,
@@ -27,6 +15,7 @@ import {
   loadImage,
   type LoadOptions,
 } from "./loaders/mod.ts";
+import { LONG64_CS, native64Entry, realEntry } from "./loaders/x86.ts";
 
 export { LoadError };
 
@@ -103,20 +92,13 @@ export function longModeLoader(
       checkFits(m, name, load, bytes.length);
       m.mem.writeBytes(load, bytes);
       // 64-bit code at selector 0x08, data at 0x10 in the guest's own GDT; no IDT yet.
-      const flat = { base: 0, limit: 0xffffffff };
-      applyEntryState(m.bsp.cpu, {
-        mode: "long64",
-        rip: entry.rip,
-        regs: { rsp: entry.rsp },
-        cs: { sel: 0x08, ...flat, attr: 0xa09b },
-        data: { sel: 0x10, ...flat, attr: 0xc093 },
+      const e = native64Entry(entry.rip, { rsp: entry.rsp }, {
         gdt: { base: entry.gdtBase, limit: entry.gdtLimit },
-        idt: { base: 0, limit: 0 },
-        cr0: (CR0_PE | CR0_PG | CR0_ET | CR0_NE | CR0_WP) >>> 0,
+        cs: { ...LONG64_CS, sel: 0x08 },
+        data: { ...FLAT32_DS, sel: 0x10 },
         cr3: entry.cr3,
-        cr4: CR4_PAE,
-        efer: EFER_LME | EFER_LMA | EFER_NXE,
       });
+      applyEntryState(m.bsp.cpu, { ...e, idt: { base: 0, limit: 0 } });
     },
   };
 }
@@ -145,17 +127,7 @@ export function realModeLoader(
         throw new LoadError(name, "the real-mode stack pointer must be below 64 KiB");
       }
       m.mem.writeBytes(load, bytes);
-      const seg = { sel: load >>> 4, base: load, limit: 0xffff, attr: 0x93 };
-      applyEntryState(m.bsp.cpu, {
-        mode: "real",
-        rip: entry.rip - load,
-        regs: {},
-        cs: { ...seg, attr: 0x9b },
-        data: seg,
-      });
-      const cpu = m.bsp.cpu;
-      cpu.setSegment(SS, 0, 0, 0xffff, 0x93);
-      cpu.setReg(4, entry.rsp);
+      applyEntryState(m.bsp.cpu, realEntry(load >>> 4, entry.rip - load, entry.rsp));
     },
   };
 }

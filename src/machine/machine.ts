@@ -13,6 +13,7 @@ import type { EventFields, EventKind, EventSink, TraceEvent } from "../core/even
 import { type Vtl, Vtl0 } from "../core/vtl.ts";
 import { toHex } from "../core/hex.ts";
 import { CodeCache } from "../cpu/code_cache.ts";
+import type { Block } from "../cpu/cpu.ts";
 import { CpuContext, saveContext } from "../cpu/context.ts";
 import { VEC_MC } from "../cpu/regs.ts";
 import { hexNum } from "../cpu/u64.ts";
@@ -21,7 +22,7 @@ import { DebugConsole, DebugExit, IgnoredPorts } from "../devices/debug_ports.ts
 import { Uart16550 } from "../devices/uart16550.ts";
 import { buildAcpiTables } from "../devices/acpi.ts";
 import { FwCfg } from "../devices/fw_cfg.ts";
-import { Ioapic, IOAPIC_BASE } from "../devices/ioapic.ts";
+import { Ioapic, IOAPIC_BASE, IOAPIC_SIZE } from "../devices/ioapic.ts";
 import { type ApicMessage, DM_EXTINT, DM_FIXED, DM_LOWEST, IsaIrqRouter } from "../devices/irq.ts";
 import { PciHost } from "../devices/pci.ts";
 import { Pic8259 } from "../devices/pic8259.ts";
@@ -69,10 +70,32 @@ const ACCESS_NAMES = ["r", "w", "x"];
 const RESET_VECTOR = 0xffff0;
 const RESET_STUB = Uint8Array.of(0xba, 0xf9, 0x0c, 0xb0, 0x06, 0xee, 0xf4);
 
+/** Console bytes not yet recorded, and the position of the last one (the event's position). */
 interface ConsoleBuf {
   bytes: number[];
-  pos: Omit<TraceEvent, "kind" | "seq"> | null;
+  icount: number;
+  vp: number;
+  vtl: number;
+  rip: number;
+  bits: number;
+  insn: string;
 }
+
+/**
+ * The instruction bytes last peeked for a console byte: the VP was executing `block` (at its
+ * first instruction) and the 15 bytes came from one host page, at `block.pa`.
+ */
+interface PeekedInsn {
+  readonly vp: number;
+  readonly vtl: number;
+  readonly cpl: number;
+  readonly bits: number;
+  readonly block: Block;
+  readonly bytes: Uint8Array;
+  readonly hex: string;
+}
+
+const INSN_PEEK = 15;
 
 export class Machine {
   readonly config: MachineConfig;
@@ -105,8 +128,6 @@ export class Machine {
   exit: ExitInfo | null = null;
   /** Events emitted, by kind. */
   readonly counts = new Map<string, number>();
-  /** Events emitted, by VTL. */
-  readonly countsByVtl = new Map<number, number>();
   /** Console bytes as they are written (for live display; not part of the core). */
   onConsole: (device: string, byte: number) => void = () => {};
 
@@ -121,6 +142,7 @@ export class Machine {
   #timersDirty = true;
   #nextTimer = Infinity;
   readonly #consoles = new Map<string, ConsoleBuf>();
+  #peeked: PeekedInsn | null = null;
 
   constructor(config: MachineConfig, loader: GuestLoader, sink: EventSink, input: InputSource) {
     this.config = config;
@@ -243,30 +265,34 @@ export class Machine {
     return this.#nextTimer;
   }
 
-  #nextDeadline(): number {
-    let t = Math.min(
-      this.#timerDeadline(),
-      this.#nextCheckpoint,
-      this.#input.nextDeadline(this.icount),
-      // The PIT's next IRQ0 change and the RTC's next IRQF rise: a VP stops (or halted time
-      // jumps) exactly there, so ISA timer interrupts are not late by a quantum or more.
-      this.pit.nextDeadline(this.icount),
-      this.rtc.nextDeadline(this.icount),
-    );
+  /**
+   * The next deadline: the earliest of `pending` (what #processDeadlines returned), the timers',
+   * the instruction limit and `stopAt`.
+   */
+  #nextDeadline(pending: number): number {
+    let t = Math.min(this.#timerDeadline(), pending);
     if (this.config.maxInstructions > 0) t = Math.min(t, this.config.maxInstructions);
     t = Math.min(t, this.stopAt);
     return Math.max(t, this.icount);
   }
 
-  /** Everything due at the current icount, in a fixed order: inputs, timers, checkpoint. */
-  #processDeadlines(): void {
+  /**
+   * Everything due at the current icount, in a fixed order: inputs, timers, checkpoint. Returns
+   * the next deadline of the input source, the PIT (its next IRQ0 change), the RTC (its next
+   * IRQF rise) and the checkpoints — a VP stops (or halted time jumps) exactly there, so ISA
+   * timer interrupts are not late by a quantum or more. The local APIC and SynIC timers' is
+   * #timerDeadline(), recomputed when they change.
+   */
+  #processDeadlines(): number {
     const t = this.icount;
-    if (this.#input.nextDeadline(t) === t) {
+    let inputAt = this.#input.nextDeadline(t);
+    if (inputAt === t) {
       const data = this.#input.fetch(t, this.com1.rxSpace());
       if (data !== null && data.length > 0) {
         this.emit(0, "input", { device: "com1", data: toHex(data) });
         this.com1.receive(data);
       }
+      inputAt = this.#input.nextDeadline(t);
     }
     if (this.#timerDeadline() <= t) {
       const hz = this.config.tscHz;
@@ -278,12 +304,21 @@ export class Machine {
         }
       }
     }
-    if (this.pit.nextDeadline(t) <= t) this.pit.update(t);
-    if (this.rtc.nextDeadline(t) <= t) this.rtc.update(t);
+    let pitAt = this.pit.nextDeadline(t);
+    if (pitAt <= t) {
+      this.pit.update(t);
+      pitAt = this.pit.nextDeadline(t);
+    }
+    let rtcAt = this.rtc.nextDeadline(t);
+    if (rtcAt <= t) {
+      this.rtc.update(t);
+      rtcAt = this.rtc.nextDeadline(t);
+    }
     if (t >= this.#nextCheckpoint) {
       this.emit(0, "checkpoint", { hash: this.stateHash() });
       this.#nextCheckpoint += this.config.checkpointInterval;
     }
+    return Math.min(inputAt, pitAt, rtcAt, this.#nextCheckpoint);
   }
 
   // ---- scheduling ---------------------------------------------------------------------------
@@ -292,7 +327,7 @@ export class Machine {
   run(budget: number): void {
     const stop = this.icount + budget;
     while (this.exit === null && this.icount < stop) {
-      this.#processDeadlines();
+      const pending = this.#processDeadlines();
       if (this.exit !== null) break;
       if (this.icount >= this.stopAt) {
         this.#finish({ reason: "interrupted", value: 0, status: 0 });
@@ -304,7 +339,7 @@ export class Machine {
       }
       const vp = this.#pick();
       if (vp === null) {
-        const next = this.#nextDeadline();
+        const next = this.#nextDeadline(pending);
         if (next === Infinity) {
           this.#finish({ reason: "all_halted", value: 0, status: 0 });
           break;
@@ -314,7 +349,7 @@ export class Machine {
         continue;
       }
       if (vp.hv.preemptCheck) checkPreemption(this.partition, vp.hv);
-      const until = Math.min(this.#nextDeadline(), stop, this.icount + this.#quantumLeft);
+      const until = Math.min(this.#nextDeadline(pending), stop, this.icount + this.#quantumLeft);
       const budgetNow = Math.max(until - this.icount, 1);
       this.#running = vp;
       this.#sliceBase = this.icount;
@@ -359,19 +394,19 @@ export class Machine {
     for (const vp of this.vps) vp.cpu.exitReq = true;
   }
 
-  shutdown(vp: Vp, reason: string): void {
+  /** A VP shut down (a triple fault, or another shutdown condition): the run ends. */
+  shutdown(reason: string): void {
     this.#finish({
       reason: reason === "triple_fault" ? "triple_fault" : "shutdown",
       value: 0,
       status: 0,
     });
-    void vp;
   }
 
   // ---- devices -------------------------------------------------------------------------------
 
   mmioRead(vp: Vp, gpa: number, size: 1 | 2 | 4): number {
-    if (gpa >= IOAPIC_BASE && gpa < IOAPIC_BASE + 0x1000) {
+    if (gpa >= IOAPIC_BASE && gpa < IOAPIC_BASE + IOAPIC_SIZE) {
       return this.ioapic.mmioRead(gpa - IOAPIC_BASE, size) >>> 0;
     }
     const l = vp.hv.lapic;
@@ -383,7 +418,7 @@ export class Machine {
   }
 
   mmioWrite(vp: Vp, gpa: number, size: 1 | 2 | 4, value: number): void {
-    if (gpa >= IOAPIC_BASE && gpa < IOAPIC_BASE + 0x1000) {
+    if (gpa >= IOAPIC_BASE && gpa < IOAPIC_BASE + IOAPIC_SIZE) {
       this.ioapic.mmioWrite(gpa - IOAPIC_BASE, size, value);
       return;
     }
@@ -577,7 +612,7 @@ export class Machine {
   }
 
   emit<K extends EventKind>(vpIndex: number, kind: K, fields: EventFields<K>, rip?: number): void {
-    if (kind !== "console") this.#flushConsoles();
+    this.#flushConsoles();
     this.#send({ kind, ...this.#position(vpIndex, rip), ...fields } as unknown as TraceEvent);
   }
 
@@ -585,7 +620,6 @@ export class Machine {
     e.seq = this.#seq++;
     // Key order: kind, position, fields (the trace codec relies on the schema, not key order).
     this.counts.set(e.kind, (this.counts.get(e.kind) ?? 0) + 1);
-    this.countsByVtl.set(e.vtl, (this.countsByVtl.get(e.vtl) ?? 0) + 1);
     this.#sink.event(e);
   }
 
@@ -593,21 +627,78 @@ export class Machine {
     this.onConsole(device, byte);
     this.#input.onConsole?.(byte);
     let c = this.#consoles.get(device);
-    if (c === undefined) this.#consoles.set(device, c = { bytes: [], pos: null });
+    if (c === undefined) {
+      c = { bytes: [], icount: 0, vp: 0, vtl: 0, rip: 0, bits: 0, insn: "" };
+      this.#consoles.set(device, c);
+    }
     const vp = this.#running ?? this.vps[0]!;
     c.bytes.push(byte);
-    c.pos = this.#position(vp.index);
+    // The event's position is the last byte's: what #position would give, field by field.
+    c.icount = this.now();
+    c.vp = vp.index;
+    c.vtl = vp.hv.activeVtl;
+    c.rip = vp.cpu.rip;
+    c.bits = vp.cpu.bits;
+    c.insn = this.#consoleInsn(vp);
     if (byte === 10 || c.bytes.length >= 256) this.#flushConsole(device, c);
   }
 
+  /**
+   * The instruction bytes at the RIP of `vp`, which is writing a console byte: peeked like every
+   * event's, except that a guest printing a string in a loop would peek (15 page walks) for
+   * every byte. The bytes peeked for the previous console byte are reused when they cannot have
+   * changed: the VP is still executing the same decoded block at its first instruction (so it
+   * still translates RIP to the same host page, the block is still valid, and the VP, VTL, CPL
+   * and code size are the same), the 15 bytes lie in that page, and they still hold the same
+   * values. Any other event drops them. (A fresh peek walks the page tables; it could differ
+   * only if the guest remapped this code page without flushing its TLB in between, and then
+   * the reused bytes are the ones the VP executes.)
+   */
+  #consoleInsn(vp: Vp): string {
+    const cpu = vp.cpu, b = cpu.curBlock, r = cpu.rip;
+    const fromBlock = this.#running === vp && b !== null && b.valid && b.rip === r &&
+      b.pa % 4096 <= 4096 - INSN_PEEK;
+    const p = this.#peeked;
+    if (
+      fromBlock && p !== null && p.block === b && p.vp === vp.index &&
+      p.vtl === vp.hv.activeVtl && p.cpl === cpu.cpl && p.bits === cpu.bits &&
+      this.#sameBytes(b.pa, p.bytes)
+    ) {
+      return p.hex;
+    }
+    const bytes = cpu.peekCode(INSN_PEEK, r);
+    const hex = toHex(bytes);
+    this.#peeked = fromBlock && bytes.length === INSN_PEEK && this.#sameBytes(b.pa, bytes)
+      ? { vp: vp.index, vtl: vp.hv.activeVtl, cpl: cpu.cpl, bits: cpu.bits, block: b, bytes, hex }
+      : null;
+    return hex;
+  }
+
+  #sameBytes(pa: number, bytes: Uint8Array): boolean {
+    const u8 = this.mem.u8;
+    for (let i = 0; i < bytes.length; i++) if (u8[pa + i] !== bytes[i]) return false;
+    return true;
+  }
+
   #flushConsole(device: string, c: ConsoleBuf): void {
-    if (c.bytes.length === 0 || c.pos === null) return;
+    if (c.bytes.length === 0) return;
     const text = String.fromCharCode(...c.bytes);
     c.bytes = [];
-    this.#send({ kind: "console", ...c.pos, device, text } as unknown as TraceEvent);
+    this.#send({
+      kind: "console",
+      icount: c.icount,
+      vp: c.vp,
+      vtl: c.vtl,
+      rip: hexNum(c.rip),
+      bits: c.bits,
+      insn: c.insn,
+      device,
+      text,
+    } as unknown as TraceEvent);
   }
 
   #flushConsoles(): void {
+    this.#peeked = null;
     for (const [d, c] of this.#consoles) this.#flushConsole(d, c);
   }
 
@@ -674,10 +765,6 @@ export class Machine {
   /** The first VP in VTL0 (for loaders). */
   get bsp(): Vp {
     return this.vps[0]!;
-  }
-
-  get vtl0(): Vtl {
-    return Vtl0;
   }
 }
 

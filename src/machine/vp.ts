@@ -227,7 +227,7 @@ export class Vp implements CpuHost {
   }
 
   onShutdown(reason: string): void {
-    this.machine.shutdown(this, reason);
+    this.machine.shutdown(reason);
   }
 
   tscWritten(): void {

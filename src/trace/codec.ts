@@ -28,9 +28,10 @@ import {
   POSITION_FIELDS,
   type TraceEvent,
 } from "../core/events.ts";
+import { toHex } from "../core/hex.ts";
 import { ByteReader, ByteWriter } from "./bytes.ts";
 import { DecodeError } from "./errors.ts";
-import { bytesToHex, bytesToLatin1, checkValue } from "./values.ts";
+import { bytesToLatin1, checkValue } from "./values.ts";
 
 interface KindPlan {
   readonly kind: EventKind;
@@ -277,7 +278,7 @@ function readValue(r: ByteReader, f: FieldSpec): string | number | boolean {
       }
     }
     case "hex":
-      return bytesToHex(r.bytes(r.varint(`${what} length`), what));
+      return toHex(r.bytes(r.varint(`${what} length`), what));
     case "latin1":
       return bytesToLatin1(r.bytes(r.varint(`${what} length`), what));
   }

@@ -20,6 +20,7 @@ import {
   MAX_HEADER_JSON,
 } from "./format.ts";
 import type { ByteSource } from "./source.ts";
+import { configToJson, type MachineConfig } from "../machine/config.ts";
 
 export interface TraceHeader {
   /** This build writes 1.1. */
@@ -178,4 +179,23 @@ function cutInHeader(path: string, size: number): TraceFormatError {
 /** The version this build writes, for building headers. */
 export function currentFormat(): { major: number; minor: number } {
   return { major: FORMAT_MAJOR, minor: FORMAT_MINOR };
+}
+
+/** The header of a new recording, in this build's format version. */
+export function newHeader(o: {
+  readonly guest: TraceHeader["guest"];
+  readonly config: MachineConfig;
+  /** The recording build's version (and git commit, when known). */
+  readonly version: string;
+  readonly commit?: string | null;
+  readonly seed?: string;
+}): TraceHeader {
+  return {
+    format: currentFormat(),
+    emulator: { name: "vtlrr", version: o.version, commit: o.commit ?? null },
+    guest: o.guest,
+    config: configToJson(o.config),
+    seed: o.seed ?? "0",
+    flags: [],
+  };
 }

@@ -66,34 +66,6 @@ export function isLatin1(s: string): boolean {
   return true;
 }
 
-function hexNibble(c: number): number {
-  return c <= 0x39 ? c - 0x30 : c - 0x57;
-}
-
-/** Bytes of a validated hex string. */
-export function hexToBytes(s: string): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(s.length >>> 1);
-  for (let i = 0; i < out.length; i++) {
-    out[i] = (hexNibble(s.charCodeAt(2 * i)) << 4) | hexNibble(s.charCodeAt(2 * i + 1));
-  }
-  return out;
-}
-
-const HEX_PAIRS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
-
-export function bytesToHex(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < b.length; i++) s += HEX_PAIRS[b[i]];
-  return s;
-}
-
-/** Bytes of a validated latin1 string (one byte per character). */
-export function latin1ToBytes(s: string): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
-}
-
 export function bytesToLatin1(b: Uint8Array): string {
   let s = "";
   for (let i = 0; i < b.length; i += 8192) {

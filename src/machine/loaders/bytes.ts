@@ -20,10 +20,6 @@ export function alignUp(n: number, a: number): number {
   return Math.ceil(n / a) * a;
 }
 
-export function alignDown(n: number, a: number): number {
-  return Math.floor(n / a) * a;
-}
-
 export function isPowerOfTwo(n: number): boolean {
   if (!Number.isSafeInteger(n) || n <= 0) return false;
   while (n % 2 === 0) n /= 2;

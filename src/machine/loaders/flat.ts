@@ -6,10 +6,9 @@
  */
 
 import type { LoadPlan } from "../boot_state.ts";
-import { CR0_NE, CR0_WP, EFER_NXE } from "../../cpu/regs.ts";
 import { hex } from "./bytes.ts";
 import { loadContext, type LoadOptions, LOW, PlanBuilder } from "./plan.ts";
-import { addGdt, addPageTables, long64Entry } from "./x86.ts";
+import { addGdt, addPageTables, native64Entry } from "./x86.ts";
 
 export function loadFlat(opts: LoadOptions, load: number, entry: number): LoadPlan {
   const ctx = loadContext(opts);
@@ -21,6 +20,5 @@ export function loadFlat(opts: LoadOptions, load: number, entry: number): LoadPl
   }
   addGdt(b, "64");
   addPageTables(b);
-  const e = long64Entry(entry, { rsp: LOW.STACK_TOP });
-  return b.plan({ ...e, cr0: (e.cr0! | CR0_NE | CR0_WP) >>> 0, efer: e.efer! | EFER_NXE });
+  return b.plan(native64Entry(entry, { rsp: LOW.STACK_TOP }));
 }

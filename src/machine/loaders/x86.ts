@@ -1,6 +1,6 @@
 /**
  * x86 boot-time structures shared by the loaders: the flat GDT, identity page tables for long-mode
- * entries, and the entry states (32-bit protected mode, paging off; 64-bit long mode).
+ * entries, and the entry states (32-bit protected mode, paging off; 64-bit long mode; real mode).
  *
  * GDT at LOW.GDT (0x500), limit 0x1f, 8-byte descriptors (SDM Vol. 3A §3.4.5):
  *
@@ -19,7 +19,17 @@
 
 import type { EntryState, SegmentState } from "../boot_state.ts";
 import { FLAT32_CS, FLAT32_DS } from "../boot_state.ts";
-import { CR0_ET, CR0_PE, CR0_PG, CR4_PAE, EFER_LMA, EFER_LME } from "../../cpu/regs.ts";
+import {
+  CR0_ET,
+  CR0_NE,
+  CR0_PE,
+  CR0_PG,
+  CR0_WP,
+  CR4_PAE,
+  EFER_LMA,
+  EFER_LME,
+  EFER_NXE,
+} from "../../cpu/regs.ts";
 import { LOW, type PlanBuilder } from "./plan.ts";
 
 /** Flat 64-bit code segment, selector 0x10 (L=1, D=0, G=1). */
@@ -100,22 +110,68 @@ export function prot32Entry(rip: number, regs: Record<string, number>): EntrySta
   };
 }
 
-/**
- * 64-bit long mode with the identity page tables at LOW.PAGE_TABLES, CS 0x10 (64-bit) / data 0x18,
- * IF=0, GDT at LOW.GDT: CR0.PE|ET|PG, CR4.PAE, EFER.LME|LMA.
- */
-export function long64Entry(rip: number, regs: Record<string, number>): EntryState {
+/** Where a long-mode entry's GDT, code and data segments and page tables are. */
+export interface LongModeTables {
+  readonly gdt: { readonly base: number; readonly limit: number };
+  readonly cs: SegmentState;
+  readonly data: SegmentState;
+  readonly cr3: number;
+}
+
+/** The loaders' own: GDT at LOW.GDT (CS 0x10, data 0x18), identity page tables at LOW.PAGE_TABLES. */
+export const LOADER_TABLES: LongModeTables = {
+  gdt: { base: LOW.GDT, limit: GDT_LIMIT },
+  cs: LONG64_CS,
+  data: FLAT32_DS,
+  cr3: LOW.PAGE_TABLES,
+};
+
+/** 64-bit long mode, IF=0: CR0.PE|ET|PG, CR4.PAE, EFER.LME|LMA, with `tables`. */
+export function long64Entry(
+  rip: number,
+  regs: Record<string, number>,
+  tables: LongModeTables = LOADER_TABLES,
+): EntryState {
   return {
     mode: "long64",
     rip,
     regs,
-    cs: LONG64_CS,
-    data: FLAT32_DS,
-    gdt: { base: LOW.GDT, limit: GDT_LIMIT },
+    cs: tables.cs,
+    data: tables.data,
+    gdt: tables.gdt,
     cr0: (CR0_PE | CR0_ET | CR0_PG) >>> 0,
-    cr3: LOW.PAGE_TABLES,
+    cr3: tables.cr3,
     cr4: CR4_PAE,
     efer: EFER_LME | EFER_LMA,
     rflags: 0x2,
+  };
+}
+
+/**
+ * `long64Entry` with CR0.NE, CR0.WP and EFER.NXE also set: the entry of an image that follows no
+ * boot protocol (a flat binary, a built-in guest), as a 64-bit firmware would leave the CPU.
+ */
+export function native64Entry(
+  rip: number,
+  regs: Record<string, number>,
+  tables: LongModeTables = LOADER_TABLES,
+): EntryState {
+  const e = long64Entry(rip, regs, tables);
+  return { ...e, cr0: (e.cr0! | CR0_NE | CR0_WP) >>> 0, efer: e.efer! | EFER_NXE };
+}
+
+/**
+ * Real mode, IF=0: CS = DS = ES = FS = GS = `seg` (base seg × 16, 64 KiB limits) at IP `ip`,
+ * stack SS:SP = 0:`sp`.
+ */
+export function realEntry(seg: number, ip: number, sp: number): EntryState {
+  const data = { sel: seg, base: seg * 16, limit: 0xffff, attr: 0x93 };
+  return {
+    mode: "real",
+    rip: ip,
+    regs: { rsp: sp },
+    cs: { ...data, attr: 0x9b },
+    data,
+    ss: { sel: 0, base: 0, limit: 0xffff, attr: 0x93 },
   };
 }
