@@ -164,8 +164,7 @@ function checkX87(cpu: Cpu, c: X87Case): Outcome | null {
     return { ok: false, why: `fsw ${h16(cpu.fsw)} != ${x.fsw}` };
   }
   let usedTolerance = cpu.fsw !== wantFsw;
-  let ab = 0;
-  for (let j = 0; j < 8; j++) if (((cpu.ftw >>> (2 * j)) & 3) !== 3) ab |= 1 << j;
+  const ab = cpu.ftwAbridged;
   if (ab !== Number(hex(x.ftw))) return { ok: false, why: `ftw ${h16(ab)} != ${x.ftw}` };
   for (let i = 0; i < 8; i++) {
     const got = reg80(cpu, i), want = hex(x.st[i]!);

@@ -36,7 +36,7 @@ function mmxEnter(c: Cpu): void {
     mmxFault(c);
   }
   c.fsw &= ~0x3800;
-  c.ftw = 0;
+  c.ftwAbridged = 0xff;
 }
 
 /** MMX instructions that also use XMM state need CR4.OSFXSR. */
@@ -351,7 +351,7 @@ function buildEmms(d: Insn): Op {
     if ((c.cr0 & (CR0_EM | CR0_TS)) !== 0 || ((c.fsw & 0x80) !== 0 && (c.cr0 & CR0_NE) !== 0)) {
       mmxFault(c);
     }
-    c.ftw = 0xffff;
+    c.ftwAbridged = 0;
     c.rip = next;
   };
 }
