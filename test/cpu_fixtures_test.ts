@@ -46,16 +46,26 @@ const DATA_PHYS = 0x100000;
 const CODE_PHYS = 0x200000;
 const DATA_LIN = 0x10000000;
 const CODE_LIN = 0x20000000;
+/**
+ * One user read/execute page outside the case's view: the x87 case's FXSAVE64 image at offset 0
+ * and, after it, the FXRSTOR64 that loads it (see loadX87).
+ */
+const LOAD_PHYS = 0x300000;
+const LOAD_LIN = 0x30000000;
+const LOAD_STUB = 512;
 
 function setupPaging(cpu: Cpu): void {
   const m = cpu.mem;
   const PML4 = 0x1000, PDPT = 0x2000, PD = 0x3000, PT_DATA = 0x4000, PT_CODE = 0x5000;
-  m.u8.fill(0, PML4, 0x6000);
+  const PT_LOAD = 0x6000;
+  m.u8.fill(0, PML4, 0x7000);
   const put = (a: number, v: number) => m.dv.setUint32(a, v, true);
   put(PML4, PDPT | 7);
   put(PDPT, PD | 7);
   put(PD + (DATA_LIN >>> 21) * 8, PT_DATA | 7);
   put(PD + (CODE_LIN >>> 21) * 8, PT_CODE | 7);
+  put(PD + (LOAD_LIN >>> 21) * 8, PT_LOAD | 7);
+  put(PT_LOAD + ((LOAD_LIN >>> 12) & 511) * 8, LOAD_PHYS | 5);
   // Data: two user RW pages (NX); code: two user read/execute pages.
   for (let i = 0; i < 2; i++) {
     put(PT_DATA + (((DATA_LIN >>> 12) & 511) + i) * 8, (DATA_PHYS + i * 4096) | 7);
@@ -96,36 +106,33 @@ function getXmm(xmm: Int32Array, i: number): bigint {
 }
 
 /**
- * Loads x87_in like the runner's FXRSTOR64: tags recomputed from the contents of non-empty
- * registers, and ES/B derived from the exception flags and masks (as the reference CPU does).
+ * Loads x87_in as the runner does: the FXSAVE64 image it builds (tools/fixturegen/core.ts
+ * `x87Image`: FCW, FSW, abridged tags, MXCSR, ST0-ST7, the rest zero) is restored by executing
+ * the emulator's own FXRSTOR64, so the load path under test is the instruction's.
  */
-function setX87(cpu: Cpu, c: X87Case): void {
+function loadX87(t: ReturnType<typeof makeCpu>, c: X87Case): void {
+  const { cpu, mem } = t;
   const x = c.x87_in!;
-  cpu.fcw = Number(hex(x.fcw));
-  cpu.fsw = Number(hex(x.fsw));
-  if ((cpu.fsw & ~cpu.fcw & 0x3f) !== 0) cpu.fsw |= 0x8080;
-  else cpu.fsw &= ~0x8080;
-  cpu.fop = 0;
-  cpu.fip = 0;
-  cpu.fdp = 0;
-  const top = (cpu.fsw >>> 11) & 7;
+  const img = new Uint8Array(512);
+  const dv = new DataView(img.buffer);
+  dv.setUint16(0, Number(hex(x.fcw)), true);
+  dv.setUint16(2, Number(hex(x.fsw)), true);
+  img[4] = Number(hex(x.ftw));
+  dv.setUint32(24, Number(hex(c.mxcsr_in ?? "0x1f80")) & 0xffff, true);
   for (let i = 0; i < 8; i++) {
-    const v = hex(x.st[i]!), p = ((top + i) & 7) * 10;
-    for (let k = 0; k < 10; k++) cpu.fpr[p + k] = Number((v >> BigInt(8 * k)) & 0xffn);
+    const v = hex(x.st[i]!);
+    dv.setBigUint64(32 + 16 * i, BigInt.asUintN(64, v), true);
+    dv.setUint16(40 + 16 * i, Number(v >> 64n), true);
   }
-  const ab = Number(hex(x.ftw));
-  let ftw = 0;
-  for (let j = 0; j < 8; j++) ftw |= ((ab >>> j) & 1 ? tagOf(cpu.fpr, j * 10) : 3) << (2 * j);
-  cpu.ftw = ftw;
-}
-
-function tagOf(f: Uint8Array, off: number): number {
-  const e = (f[off + 8]! | (f[off + 9]! << 8)) & 0x7fff;
-  let any = 0;
-  for (let k = 0; k < 8; k++) any |= f[off + k]!;
-  if (e === 0) return any === 0 ? 1 : 2;
-  if (e === 0x7fff) return 2;
-  return (f[off + 7]! & 0x80) !== 0 ? 0 : 2;
+  mem.writeBytes(LOAD_PHYS, img);
+  // fxrstor64 [LOAD_LIN] (absolute disp32, no base)
+  const disp = [0, 8, 16, 24].map((s) => (LOAD_LIN >>> s) & 0xff);
+  mem.writeBytes(LOAD_PHYS + LOAD_STUB, Uint8Array.of(0x48, 0x0f, 0xae, 0x0c, 0x25, ...disp));
+  cpu.rip = LOAD_LIN + LOAD_STUB;
+  cpu.run(1);
+  if (cpu.shutdown || cpu.rip !== LOAD_LIN + LOAD_STUB + 9) {
+    throw new Error(`Cannot load x87_in: FXRSTOR64 faulted at 0x${cpu.rip.toString(16)}`);
+  }
 }
 
 function reg80(cpu: Cpu, i: number): bigint {
@@ -157,8 +164,7 @@ function checkX87(cpu: Cpu, c: X87Case): Outcome | null {
     return { ok: false, why: `fsw ${h16(cpu.fsw)} != ${x.fsw}` };
   }
   let usedTolerance = cpu.fsw !== wantFsw;
-  let ab = 0;
-  for (let j = 0; j < 8; j++) if (((cpu.ftw >>> (2 * j)) & 3) !== 3) ab |= 1 << j;
+  const ab = cpu.ftwAbridged;
   if (ab !== Number(hex(x.ftw))) return { ok: false, why: `ftw ${h16(ab)} != ${x.ftw}` };
   for (let i = 0; i < 8; i++) {
     const got = reg80(cpu, i), want = hex(x.st[i]!);
@@ -204,11 +210,12 @@ function runCase(t: ReturnType<typeof makeCpu>, c: FixtureCase): Outcome {
     cpu.hi[i] = Number(v >> 32n) | 0;
   });
   cpu.setRflags(Number(hex(c.rflags_in)));
+  // As the runner: the x87 image first, then XMM0-15 and MXCSR (which override its SSE part).
+  if (c.x87_in !== undefined) loadX87(t, c);
   if (c.xmm_in !== undefined) {
     XMM_NAMES.forEach((n, i) => setXmm(cpu, i, hex(c.xmm_in![n]!)));
     cpu.mxcsr = Number(hex(c.mxcsr_in ?? "0x1f80"));
   }
-  if (c.x87_in !== undefined) setX87(cpu, c);
   cpu.rip = CODE_LIN;
   host.exceptions.length = 0;
   let fault: { vector: number; err: number; cr2: number; rip: number } | null = null;

@@ -199,13 +199,14 @@ export class Cpu {
   readonly xmm = new Int32Array(64);
   mxcsr = 0x1f80;
   /**
-   * x87 state as stored by FXSAVE: control, status, abridged-free full tag word, last
-   * instruction/data pointers and opcode, and ST0-ST7 as raw 80-bit values (10 bytes each,
-   * physical register order R0-R7).
+   * x87 state as stored by FXSAVE: control, status, abridged tag word (bit p set: physical
+   * register Rp is not empty — the only tag state kept; the full tag word FSTENV/FSAVE store is
+   * computed from the contents, fp/f80.ts fullTagWord), last instruction/data pointers and
+   * opcode, and ST0-ST7 as raw 80-bit values (10 bytes each, physical register order R0-R7).
    */
   fcw = 0x37f;
   fsw = 0;
-  ftw = 0xffff;
+  ftwAbridged = 0;
   fop = 0;
   fip = 0;
   fdp = 0;
@@ -356,7 +357,7 @@ export class Cpu {
     this.mxcsr = 0x1f80;
     this.fcw = 0x40;
     this.fsw = 0;
-    this.ftw = 0xffff;
+    this.ftwAbridged = 0;
     this.fop = 0;
     this.fip = 0;
     this.fdp = 0;

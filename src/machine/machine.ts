@@ -15,6 +15,7 @@ import { toHex } from "../core/hex.ts";
 import { CodeCache } from "../cpu/code_cache.ts";
 import type { Block } from "../cpu/cpu.ts";
 import { CpuContext, saveContext } from "../cpu/context.ts";
+import { fullTagWord } from "../cpu/fp/f80.ts";
 import { VEC_MC } from "../cpu/regs.ts";
 import { hexNum } from "../cpu/u64.ts";
 import { PortBus } from "../devices/bus.ts";
@@ -723,7 +724,8 @@ export class Machine {
       h.words(c.lo);
       h.words(c.hi);
       h.words(c.xmm);
-      h.words([c.mxcsr, c.fcw, c.fsw, c.ftw, c.cr2 | 0, Math.floor(c.cr2 / 4294967296) | 0]);
+      const ftw = fullTagWord(c.ftwAbridged, c.fpr); // the architectural FTW, as FSTENV stores it
+      h.words([c.mxcsr, c.fcw, c.fsw, ftw, c.cr2 | 0, Math.floor(c.cr2 / 4294967296) | 0]);
       h.words(c.fpr);
       saveContext(c, ctx);
       hashContext(h, ctx);

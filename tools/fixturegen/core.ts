@@ -183,6 +183,7 @@ export const R8 = [
 ];
 export const R8H = [Register.AH, Register.CH, Register.DH, Register.BH];
 export const XMM = Array.from({ length: 16 }, (_, i) => (Register.XMM0 + i) as Register);
+export const MM = Array.from({ length: 8 }, (_, i) => (Register.MM0 + i) as Register);
 
 interface RegInfo {
   idx: number;
@@ -709,9 +710,32 @@ function memRuns(before: Uint8Array, after: Uint8Array): [string, string][] {
   return runs;
 }
 
+const regsJson = (g: bigint[]) => Object.fromEntries(GPR_NAMES.map((n, i) => [n, h64(g[i]!)]));
+
+/** The keys of a fixture line that the generator alone decides (the case and its inputs). */
+export function inputJson(b: Built): Record<string, unknown> {
+  const st = b.st;
+  const o: Record<string, unknown> = {
+    id: b.id,
+    family: b.family,
+    bits: 64,
+    code: Array.from(b.code, (x) => x.toString(16).padStart(2, "0")).join(""),
+    asm: b.asm,
+    seed: st.seed >>> 0,
+    code_base: h(CODE_BASE),
+    regs_in: regsJson(st.regs),
+    rflags_in: h(st.rflags | 0x202),
+  };
+  if (st.sse) {
+    o.xmm_in = Object.fromEntries(st.sse.xmm.map((x, i) => [`xmm${i}`, h128(x)]));
+    o.mxcsr_in = h(st.sse.mxcsr);
+  }
+  if (st.x87) o.x87_in = x87Json(st.x87);
+  return o;
+}
+
 export function toJsonLine(b: Built, res: RunResult): string {
   const st = b.st;
-  const regs = (g: bigint[]) => Object.fromEntries(GPR_NAMES.map((n, i) => [n, h64(g[i]!)]));
   let completed = b.undefAfter.length; // number of instructions that completed
   let fault: Record<string, unknown> | null = null;
   if (res.signal !== 0) {
@@ -743,23 +767,8 @@ export function toJsonLine(b: Built, res: RunResult): string {
   const undefinedRegs = [
     ...new Set(b.undefinedRegs.filter((u) => u.after < completed).flatMap((u) => u.regs)),
   ];
-  const o: Record<string, unknown> = {
-    id: b.id,
-    family: b.family,
-    bits: 64,
-    code: Array.from(b.code, (x) => x.toString(16).padStart(2, "0")).join(""),
-    asm: b.asm,
-    seed: st.seed >>> 0,
-    code_base: h(CODE_BASE),
-    regs_in: regs(st.regs),
-    rflags_in: h(st.rflags | 0x202),
-  };
-  if (st.sse) {
-    o.xmm_in = Object.fromEntries(st.sse.xmm.map((x, i) => [`xmm${i}`, h128(x)]));
-    o.mxcsr_in = h(st.sse.mxcsr);
-  }
-  if (st.x87) o.x87_in = x87Json(st.x87);
-  o.regs_out = regs(res.gpr);
+  const o = inputJson(b);
+  o.regs_out = regsJson(res.gpr);
   o.rflags_out = h((rfOut & RECORDED) | 0x202);
   o.rip_out = h(res.rip);
   o.flags_mask = h(RECORDED & ~undef);

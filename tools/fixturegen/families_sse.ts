@@ -11,6 +11,7 @@ import {
   mem,
   memAt,
   memAtF,
+  MM,
   pickRegs,
   R64,
   regInfo,
@@ -21,6 +22,7 @@ import {
   val,
   XMM,
 } from "./core.ts";
+import { f32Bits, f64Bits, SSE_F32_EDGES, SSE_F64_EDGES } from "./fp_values.ts";
 
 function xmmPair(r: Rng): [number, number] {
   const a = r.int(16);
@@ -246,66 +248,14 @@ export function sseInt(f: Family): void {
 // ---------------------------------------------------------------------------------------------
 // Floating point
 
-const F64_EDGES = [
-  0x0000000000000000n, // +0
-  0x8000000000000000n, // -0
-  0x3ff0000000000000n, // 1
-  0xbff0000000000000n, // -1
-  0x3ff8000000000000n, // 1.5
-  0x4000000000000000n, // 2
-  0x3fe0000000000000n, // 0.5
-  0x0010000000000000n, // min normal
-  0x0000000000000001n, // min denormal
-  0x000fffffffffffffn, // max denormal
-  0x7fefffffffffffffn, // max
-  0x7ff0000000000000n, // +inf
-  0xfff0000000000000n, // -inf
-  0x7ff8000000000000n, // qNaN
-  0xfff8000000000000n, // -qNaN (default NaN)
-  0x7ff0000000000001n, // sNaN
-  0x7ff4000000000abcn, // sNaN with payload
-  0x7ffc000000001234n, // qNaN with payload
-  0x43e0000000000000n, // 2^63
-  0xc3e0000000000000n, // -2^63
-  0x41dfffffffc00000n, // 2^31 - 1
-  0xc1e0000000000000n, // -2^31
-  0x41e0000000000000n, // 2^31
-  0x3fb999999999999an, // 0.1
-  0x4059000000000000n, // 100
-];
-const F32_EDGES = [
-  0x00000000n,
-  0x80000000n,
-  0x3f800000n,
-  0xbf800000n,
-  0x3fc00000n,
-  0x00800000n,
-  0x00000001n,
-  0x007fffffn,
-  0x7f7fffffn,
-  0x7f800000n,
-  0xff800000n,
-  0x7fc00000n,
-  0xffc00000n,
-  0x7f800001n,
-  0x7fa00123n,
-  0x5f000000n, // 2^63
-  0x4f000000n, // 2^31
-  0xcf000000n, // -2^31
-  0x3dcccccdn, // 0.1
-];
-
 /** A float/double bit pattern: an edge value, a "nice" value, or random bits. */
 function fpVal(r: Rng, w: 32 | 64): bigint {
   const k = r.int(8);
-  if (k < 3) return r.pick(w === 64 ? F64_EDGES : F32_EDGES);
+  if (k < 3) return r.pick(w === 64 ? SSE_F64_EDGES : SSE_F32_EDGES);
   if (k < 6) {
     // a moderate random number (exponent near 0)
     const x = (r.u32() / 0x100000000 - 0.5) * 2 ** r.range(-20, 40);
-    const b = new DataView(new ArrayBuffer(8));
-    if (w === 64) b.setFloat64(0, x);
-    else b.setFloat32(0, x);
-    return w === 64 ? b.getBigUint64(0) : BigInt(b.getUint32(0));
+    return w === 64 ? f64Bits(x) : f32Bits(x);
   }
   return r.bits(w);
 }
@@ -610,13 +560,6 @@ export function sseInt2(f: Family): void {
     ]));
 }
 
-/** Bits of a double / float (as bigint). */
-function f64b(x: number): bigint {
-  const b = new DataView(new ArrayBuffer(8));
-  b.setFloat64(0, x);
-  return b.getBigUint64(0);
-}
-
 export function sseFp2(f: Family): void {
   // compares with every predicate (imm 0..7; a few larger immediates)
   for (
@@ -786,8 +729,8 @@ export function sseFp2(f: Family): void {
           const st = new St(r);
           const sse = st.useSse(r);
           const [a, b] = xmmPair(r);
-          sse.xmm[a] = (r.u64() << 64n) | f64b(x);
-          sse.xmm[b] = (r.u64() << 64n) | f64b(y);
+          sse.xmm[a] = (r.u64() << 64n) | f64Bits(x);
+          sse.xmm[b] = (r.u64() << 64n) | f64Bits(y);
           sse.mxcsr = mask | (rc << 13);
           return {
             form: "mulsd.x.x.ovfunf",
@@ -811,13 +754,8 @@ export function sseFp2(f: Family): void {
         const st = new St(r);
         const sse = st.useSse(r);
         const [a, b] = xmmPair(r);
-        const fb = (v: number) => {
-          const d = new DataView(new ArrayBuffer(4));
-          d.setFloat32(0, v);
-          return BigInt(d.getUint32(0));
-        };
-        sse.xmm[a] = (r.u64() << 64n) | (r.bits(32) << 32n) | fb(x);
-        sse.xmm[b] = (r.u64() << 64n) | (r.bits(32) << 32n) | fb(y);
+        sse.xmm[a] = (r.u64() << 64n) | (r.bits(32) << 32n) | f32Bits(x);
+        sse.xmm[b] = (r.u64() << 64n) | (r.bits(32) << 32n) | f32Bits(y);
         sse.mxcsr = mask;
         return {
           form: "mulss.x.x.ovfunf",
@@ -862,6 +800,22 @@ export function sseFp2(f: Family): void {
       });
     }
   }
+}
+
+/**
+ * Instructions that make the FXSAVE-format area at [b] loadable and its reload comparable: FCW
+ * with every x87 exception masked, FSW without a pending exception (ES, B clear), MXCSR = `mx`,
+ * and FOP, FIP/FCS, FDP/FDS zero (AMD saves them only with an exception pending; Intel always).
+ */
+function sanitizeLegacy(b: Register, mx: number): Instruction[] {
+  return [
+    ins.createMemU32(code("Or_rm16_imm16"), mem(b, 0), 0x3f),
+    ins.createMemU32(code("And_rm16_imm16"), mem(b, 2), 0x7f7f),
+    ins.createMemU32(code("Mov_rm32_imm32"), mem(b, 24), mx),
+    ins.createMemU32(code("Mov_rm16_imm16"), mem(b, 6), 0),
+    ins.createMemI32(code("Mov_rm64_imm32"), mem(b, 8), 0),
+    ins.createMemI32(code("Mov_rm64_imm32"), mem(b, 16), 0),
+  ];
 }
 
 export function sseState(f: Family): void {
@@ -909,14 +863,7 @@ export function sseState(f: Family): void {
         form: `fxrstor${sfx}.fxsave${sfx}`,
         st,
         instrs: [
-          // FCW: all x87 exceptions masked; FSW: no pending exception (ES, B clear)
-          ins.createMemU32(code("Or_rm16_imm16"), m(bs!, 0), 0x3f),
-          ins.createMemU32(code("And_rm16_imm16"), m(bs!, 2), 0x7f7f),
-          ins.createMemU32(code("Mov_rm32_imm32"), m(bs!, 24), mxcsr(r, false)),
-          // FOP, FIP/FCS, FDP/FDS: AMD saves them only with an exception pending; Intel always
-          ins.createMemU32(code("Mov_rm16_imm16"), m(bs!, 6), 0),
-          ins.createMemI32(code("Mov_rm64_imm32"), m(bs!, 8), 0),
-          ins.createMemI32(code("Mov_rm64_imm32"), m(bs!, 16), 0),
+          ...sanitizeLegacy(bs!, mxcsr(r, false)),
           ins.createMem(code(`Fxrstor${sfx}_m512byte`), m(bs!, 0)),
           ins.createMem(code(`Fxsave${sfx}_m512byte`), m(bd!, 0)),
           // MXCSR_MASK is implementation-specific: overwrite it
@@ -1009,26 +956,27 @@ export function sse3(f: Family): void {
     ]));
 }
 
+/** The SSSE3 two-operand instructions (XMM and MMX forms) with their element width. */
+const SSSE3_OPS = [
+  ["Pshufb", 8],
+  ["Phaddw", 16],
+  ["Phaddd", 32],
+  ["Phaddsw", 16],
+  ["Phsubw", 16],
+  ["Phsubd", 32],
+  ["Phsubsw", 16],
+  ["Pmaddubsw", 8],
+  ["Pmulhrsw", 16],
+  ["Pabsb", 8],
+  ["Pabsw", 16],
+  ["Pabsd", 32],
+  ["Psignb", 8],
+  ["Psignw", 16],
+  ["Psignd", 32],
+] as const;
+
 export function ssse3(f: Family): void {
-  for (
-    const [nm, w] of [
-      ["Pshufb", 8],
-      ["Phaddw", 16],
-      ["Phaddd", 32],
-      ["Phaddsw", 16],
-      ["Phsubw", 16],
-      ["Phsubd", 32],
-      ["Phsubsw", 16],
-      ["Pmaddubsw", 8],
-      ["Pmulhrsw", 16],
-      ["Pabsb", 8],
-      ["Pabsw", 16],
-      ["Pabsd", 32],
-      ["Psignb", 8],
-      ["Psignw", 16],
-      ["Psignd", 32],
-    ] as const
-  ) xxm(f, nm, 14, { w });
+  for (const [nm, w] of SSSE3_OPS) xxm(f, nm, 14, { w });
   xxm(f, "Palignr", 30, {
     imm: (() => {
       const r = f.r;
@@ -1254,26 +1202,10 @@ export function sse42str(f: Family): void {
 // ---------------------------------------------------------------------------------------------
 // MMX (results are moved to general registers: the fixtures do not record MM0-7)
 
-const MM = Array.from({ length: 8 }, (_, i) => (Register.MM0 + i) as Register);
-
 const MMX_OPS = [
   ...PACKED_INT.filter(([op]) => !op.endsWith("qdq")),
   ...PACKED_INT2,
-  ["Pshufb", 8],
-  ["Phaddw", 16],
-  ["Phaddd", 32],
-  ["Phaddsw", 16],
-  ["Phsubw", 16],
-  ["Phsubd", 32],
-  ["Phsubsw", 16],
-  ["Pmaddubsw", 8],
-  ["Pmulhrsw", 16],
-  ["Pabsb", 8],
-  ["Pabsw", 16],
-  ["Pabsd", 32],
-  ["Psignb", 8],
-  ["Psignw", 16],
-  ["Psignd", 32],
+  ...SSSE3_OPS,
 ] as const;
 
 export function mmx(f: Family): void {
@@ -1503,12 +1435,7 @@ export function mmx(f: Family): void {
       form: emms ? "mmx.emms.fxsave" : "mmx.fxsave",
       st,
       instrs: [
-        ins.createMemU32(code("Or_rm16_imm16"), m(bs!, 0), 0x3f),
-        ins.createMemU32(code("And_rm16_imm16"), m(bs!, 2), 0x7f7f),
-        ins.createMemU32(code("Mov_rm32_imm32"), m(bs!, 24), 0x1f80),
-        ins.createMemU32(code("Mov_rm16_imm16"), m(bs!, 6), 0),
-        ins.createMemI32(code("Mov_rm64_imm32"), m(bs!, 8), 0),
-        ins.createMemI32(code("Mov_rm64_imm32"), m(bs!, 16), 0),
+        ...sanitizeLegacy(bs!, 0x1f80),
         ins.createMem(code("Fxrstor64_m512byte"), m(bs!, 0)),
         ins.createRegReg(code("Movq_mm_rm64"), MM[r.int(8)]!, g!),
         ...(emms ? [ins.create(code("Emms"))] : []),
@@ -1527,12 +1454,7 @@ export function xsave(f: Family): void {
   const m = (b: Register, d: number) => mem(b, d);
   /** Instructions that turn the area at `b` into a valid standard-form image. */
   const sanitize = (r: Rng, b: Register, bv: number): Instruction[] => [
-    ins.createMemU32(code("Or_rm16_imm16"), m(b, 0), 0x3f),
-    ins.createMemU32(code("And_rm16_imm16"), m(b, 2), 0x7f7f),
-    ins.createMemU32(code("Mov_rm32_imm32"), m(b, 24), mxcsr(r, false)),
-    ins.createMemU32(code("Mov_rm16_imm16"), m(b, 6), 0),
-    ins.createMemI32(code("Mov_rm64_imm32"), m(b, 8), 0),
-    ins.createMemI32(code("Mov_rm64_imm32"), m(b, 16), 0),
+    ...sanitizeLegacy(b, mxcsr(r, false)),
     ins.createMemI32(code("Mov_rm64_imm32"), m(b, 512), bv),
     ...[520, 528, 536, 544, 552, 560, 568].map((o) =>
       ins.createMemI32(code("Mov_rm64_imm32"), m(b, o), 0)

@@ -12,11 +12,14 @@
  */
 import {
   code,
+  DATA_BASE,
   type Family,
   ins,
   type Instruction,
+  M64,
   mem,
   type MemoryOperand,
+  MM,
   pickRegs,
   regInfo,
   Register,
@@ -25,14 +28,12 @@ import {
   type X87State,
   type X87Tolerance,
 } from "./core.ts";
+import { f32Bits, f64Bits, X87_F32_EDGES, X87_F64_EDGES } from "./fp_values.ts";
 
 const ST = Array.from({ length: 8 }, (_, i) => (Register.ST0 + i) as Register);
-const MM = Array.from({ length: 8 }, (_, i) => (Register.MM0 + i) as Register);
-const DATA_BASE = 0x10000000n;
 
 // ---- values -----------------------------------------------------------------------------------------
 
-const M64 = (1n << 64n) - 1n;
 const J = 1n << 63n;
 
 function ext(s: number, e: number, m: bigint): bigint {
@@ -41,9 +42,7 @@ function ext(s: number, e: number, m: bigint): bigint {
 
 /** Exact 80-bit encoding of a finite nonzero double. */
 function extOfDouble(x: number): bigint {
-  const dv = new DataView(new ArrayBuffer(8));
-  dv.setFloat64(0, x);
-  const b = dv.getBigUint64(0);
+  const b = f64Bits(x);
   const s = Number(b >> 63n), e = Number((b >> 52n) & 0x7ffn), f = b & ((1n << 52n) - 1n);
   if (e === 0x7ff) return f === 0n ? ext(s, 0x7fff, J) : ext(s, 0x7fff, J | (f << 11n));
   if (e === 0) {
@@ -145,66 +144,17 @@ function closePair(r: Rng): [bigint, bigint] {
   return [a, ext(r.int(2), e2, m | J)];
 }
 
-const F64_EDGES: bigint[] = [
-  0n,
-  0x8000000000000000n,
-  0x3ff0000000000000n,
-  0xbff0000000000000n,
-  0x7ff0000000000000n,
-  0xfff0000000000000n,
-  0x7ff8000000000000n,
-  0xfff8000000000000n,
-  0x7ff0000000000001n, // SNaN
-  0x7ff4000000000000n,
-  0x7fefffffffffffffn,
-  0x0010000000000000n,
-  0x000fffffffffffffn, // denormal
-  0x0000000000000001n,
-  0x8000000000000001n,
-  0x43e0000000000000n, // 2^63
-  0xc3e0000000000000n,
-  0x3fb999999999999an, // 0.1
-];
-
-const F32_EDGES: bigint[] = [
-  0n,
-  0x80000000n,
-  0x3f800000n,
-  0xbf800000n,
-  0x7f800000n,
-  0xff800000n,
-  0x7fc00000n,
-  0x7f800001n,
-  0x7fa00000n,
-  0x7f7fffffn,
-  0x00800000n,
-  0x007fffffn,
-  0x00000001n,
-  0x80000001n,
-  0x3dcccccdn,
-];
-
-function f64Bits(x: number): bigint {
-  const dv = new DataView(new ArrayBuffer(8));
-  dv.setFloat64(0, x);
-  return dv.getBigUint64(0);
-}
-
 function f64Val(r: Rng): bigint {
   const k = r.int(8);
-  if (k < 3) return r.pick(F64_EDGES);
+  if (k < 3) return r.pick(X87_F64_EDGES);
   if (k < 5) return f64Bits((r.u32() / 4294967296 - 0.5) * 2 ** r.range(-30, 40));
   return r.u64();
 }
 
 function f32Val(r: Rng): bigint {
   const k = r.int(8);
-  if (k < 3) return r.pick(F32_EDGES);
-  if (k < 5) {
-    const dv = new DataView(new ArrayBuffer(4));
-    dv.setFloat32(0, (r.u32() / 4294967296 - 0.5) * 2 ** r.range(-20, 30));
-    return BigInt(dv.getUint32(0));
-  }
+  if (k < 3) return r.pick(X87_F32_EDGES);
+  if (k < 5) return f32Bits((r.u32() / 4294967296 - 0.5) * 2 ** r.range(-20, 30));
   return BigInt(r.u32());
 }
 

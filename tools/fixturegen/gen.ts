@@ -18,7 +18,7 @@ export const FORMAT_VERSION = 2; // 2: optional x87_in / x87_out / x87_tolerance
 
 type Has = (flag: string) => boolean;
 
-const FAMILIES: Record<
+export const FAMILIES: Record<
   string,
   { needs: string[]; scale: number; fn: (f: Family, has: Has) => void }
 > = {

@@ -238,7 +238,11 @@ export function pack80(u: Unp): void {
 /** Writes u as 10 bytes at b[off]. */
 export function store80(u: Unp, b: Uint8Array, off: number): void {
   pack80(u);
-  const l = P80.l, h = P80.h, se = P80.se;
+  store80w(b, off, P80.l, P80.h, P80.se);
+}
+
+/** Writes an 80-bit value given as significand halves and sign/exponent word to b[off..off+9]. */
+export function store80w(b: Uint8Array, off: number, l: number, h: number, se: number): void {
   b[off] = l;
   b[off + 1] = l >>> 8;
   b[off + 2] = l >>> 16;
@@ -261,11 +265,24 @@ export function tagOfBytes(b: Uint8Array, off: number): number {
   return (b[off + 7]! & 0x80) !== 0 ? 0 : 2;
 }
 
-/** Tag of an unpacked value. */
-export function tagOf(u: Unp): number {
-  if (u.cls === C_ZERO) return 1;
-  if (u.cls === C_NORMAL) return (u.h & 0x80000000) !== 0 && u.x >= EXT_EMIN ? 0 : 2;
-  return 2;
+/**
+ * The full tag word (2 bits per physical register: 0 valid, 1 zero, 2 special, 3 empty) as
+ * FSTENV/FSAVE store it, from the abridged tags the x87 keeps (bit p set: Rp not empty; FXSAVE
+ * byte 4) and the register contents (10 bytes per register in `fpr`).
+ */
+export function fullTagWord(abridged: number, fpr: Uint8Array): number {
+  let t = 0;
+  for (let p = 0; p < 8; p++) {
+    t |= ((abridged >>> p) & 1 ? tagOfBytes(fpr, p * 10) : 3) << (2 * p);
+  }
+  return t;
+}
+
+/** The abridged tags (bit p set: Rp not empty) of a full tag word (only "empty" matters). */
+export function abridgedTags(full: number): number {
+  let ab = 0;
+  for (let p = 0; p < 8; p++) if (((full >>> (2 * p)) & 3) !== 3) ab |= 1 << p;
+  return ab;
 }
 
 /** Unpacks a binary64 (lo, hi halves). */

@@ -27,13 +27,16 @@ import { packusdw, pextrMem, pmuldq, pmulld } from "./sse_int.ts";
 import {
   B,
   binop,
+  commit,
   fpBinop,
   I16,
   I32,
   I8,
   type Kernel,
+  loadA,
   loader,
   sseCheck,
+  storeA,
   U16,
   U32,
   U8,
@@ -177,8 +180,8 @@ function blendVar(d: Insn, elem: number): Op {
   return (c) => {
     sseCheck(c);
     ld(c);
+    loadA(c, x);
     const X = c.xmm;
-    for (let k = 0; k < 4; k++) I32[k] = X[x + k]!;
     for (let k = 0; k < 4; k++) I32[8 + k] = X[k]!; // XMM0
     if (elem === 1) {
       for (let i = 0; i < 16; i++) if (U8[32 + i]! & 0x80) U8[i] = U8[16 + i]!;
@@ -192,7 +195,7 @@ function blendVar(d: Insn, elem: number): Op {
         }
       }
     }
-    for (let k = 0; k < 4; k++) X[x + k] = I32[k]!;
+    storeA(c, x);
     c.rip = next;
   };
 }
@@ -249,7 +252,7 @@ function mpsadbw(imm: number): Kernel {
       for (let j = 0; j < 4; j++) s += Math.abs(U8[dof + i + j]! - U8[16 + so + j]!);
       U16[16 + i] = s;
     }
-    for (let k = 0; k < 4; k++) I32[k] = I32[8 + k]!;
+    commit();
   };
 }
 

@@ -4,7 +4,7 @@
  * cvtsd2ss, cvtps2pd, cvtpd2ps, cvtdq2ps, cvt[t]ps2dq, cvtdq2pd, cvt[t]pd2dq. Rounding follows
  * MXCSR.RC (the cvtt forms truncate); NaN or out-of-range results to integers give the integer
  * indefinite (0x80000000 / 0x8000000000000000) with IE. The MMX forms (cvtpi2ps & co.) go to
- * sse_int.ts's `mmxHook`.
+ * sse_int.ts's `mmxForm`.
  */
 
 import { Mnemonic } from "iced-x86";
@@ -23,8 +23,8 @@ import {
 } from "../fp/softfloat.ts";
 import { type Insn, K_REG } from "../insn.ts";
 import { eaOf } from "../operands.ts";
-import { define, udOp } from "./registry.ts";
-import { mmxHook } from "./sse_int.ts";
+import { define } from "./registry.ts";
+import { mmxForm } from "./sse_int.ts";
 import {
   B,
   fpBeginC,
@@ -37,10 +37,6 @@ import {
   sseCheck,
   xr,
 } from "./sse_util.ts";
-
-function mmx(d: Insn): Op {
-  return mmxHook.build !== null ? mmxHook.build(d, null) : udOp();
-}
 
 /** cvtsi2ss / cvtsi2sd xmm, r/m32|64. */
 function buildCvtsi2f(d: Insn, dbl: boolean): Op {
@@ -156,7 +152,7 @@ function cvtpd2dq(trunc: boolean): Kernel {
 }
 
 function fp(k: Kernel): (d: Insn) => Op {
-  return (d) => (isMm(d, 0) || isMm(d, 1) ? mmx(d) : fpBinop(d, k));
+  return (d) => (isMm(d, 0) || isMm(d, 1) ? mmxForm(d) : fpBinop(d, k));
 }
 
 define([Mnemonic.Cvtsi2ss], (d) => buildCvtsi2f(d, false));
@@ -182,4 +178,4 @@ define([
   Mnemonic.Cvtpi2pd,
   Mnemonic.Cvtpd2pi,
   Mnemonic.Cvttpd2pi,
-], mmx);
+], (d) => mmxForm(d));

@@ -1,17 +1,28 @@
 /**
  * SSE3 arithmetic (addsubps/pd, haddps/pd, hsubps/pd; SSE3's moves are in sse_mov.ts) and SSSE3
  * (pshufb, phadd/phsub w/d/sw, pmaddubsw, pmulhrsw, pabs b/w/d, psign b/w/d, palignr) on XMM
- * registers. The SSSE3 MMX forms use the same kernels through sse_int.ts's `mmxHook` (kernel
+ * registers. The SSSE3 MMX forms use the same kernels through sse_int.ts's `mmxForm` (kernel
  * table `SSSE3_KERNELS`).
  */
 
 import { Mnemonic } from "iced-x86";
-import type { Op } from "../cpu.ts";
 import { f32Arith, f64Arith, OP_ADD, OP_SUB, R64 } from "../fp/softfloat.ts";
-import type { Insn } from "../insn.ts";
-import { define, udOp } from "./registry.ts";
-import { mmxHook } from "./sse_int.ts";
-import { B, binop, fpBinop, I16, I32, I8, isMm, type Kernel, U16, U8 } from "./sse_util.ts";
+import { define } from "./registry.ts";
+import { mmxForm } from "./sse_int.ts";
+import {
+  B,
+  binop,
+  commit,
+  fpBinop,
+  I16,
+  I32,
+  I8,
+  isMm,
+  type Kernel,
+  sat16,
+  U16,
+  U8,
+} from "./sse_util.ts";
 
 // ---- SSE3 floating point --------------------------------------------------------------------------
 
@@ -48,18 +59,6 @@ function hpd(op: number): Kernel {
 }
 
 // ---- SSSE3 --------------------------------------------------------------------------------------
-
-function sat16(v: number): number {
-  return v > 32767 ? 32767 : v < -32768 ? -32768 : v;
-}
-
-/** Results are assembled in dwords 8..11 and copied to A. */
-function commit(): void {
-  I32[0] = I32[8]!;
-  I32[1] = I32[9]!;
-  I32[2] = I32[10]!;
-  I32[3] = I32[11]!;
-}
 
 const pshufb: Kernel = () => {
   for (let i = 0; i < 16; i++) {
@@ -162,7 +161,7 @@ export function palignr(n: number, width: number): Kernel {
       const k = i + n;
       U8[32 + i] = k < width ? U8[16 + k]! : k < 2 * width ? U8[k - width]! : 0;
     }
-    for (let i = 0; i < width; i++) U8[i] = U8[32 + i]!;
+    commit();
   };
 }
 
@@ -185,17 +184,13 @@ export const SSSE3_KERNELS = new Map<Mnemonic, Kernel>([
   [Mnemonic.Psignd, psignd],
 ]);
 
-function mmx(d: Insn, k: Kernel | null): Op {
-  return mmxHook.build !== null ? mmxHook.build(d, k) : udOp();
-}
-
 define([...SSSE3_KERNELS.keys()], (d) => {
   const k = SSSE3_KERNELS.get(d.mnemonic)!;
-  return isMm(d, 0) ? mmx(d, k) : binop(d, k);
+  return isMm(d, 0) ? mmxForm(d, k) : binop(d, k);
 });
 define([Mnemonic.Palignr], (d) => {
   const n = d.ops[2]!.lo & 0xff;
-  return isMm(d, 0) ? mmx(d, palignr(n, 8)) : binop(d, palignr(n, 16));
+  return isMm(d, 0) ? mmxForm(d, palignr(n, 8)) : binop(d, palignr(n, 16));
 });
 define([Mnemonic.Addsubps], (d) => fpBinop(d, addsubps));
 define([Mnemonic.Addsubpd], (d) => fpBinop(d, addsubpd));

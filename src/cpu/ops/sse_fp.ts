@@ -38,9 +38,11 @@ import type { Insn } from "../insn.ts";
 import { FLAG_CF, FLAG_PF, FLAG_ZF, FLAGS_ARITH } from "../regs.ts";
 import { define } from "./registry.ts";
 import { approxRcp, approxRsqrt } from "./sse_approx.ts";
+import { pand, pandn, por, punpckhdq, punpckhqdq, punpckldq, punpcklqdq, pxor } from "./sse_int.ts";
 import {
   B,
   binop,
+  commit,
   F32,
   F64,
   fpBeginC,
@@ -61,37 +63,32 @@ function hostOp(op: number, x: number, y: number): number {
 }
 
 /**
- * Packed fast path: when FP.fast holds and every lane has normal (or zero) operands and a normal
- * result, the host's arithmetic is the exact answer and no flag can arise. Results go to dwords
- * 8..11 first; nothing is committed unless all lanes qualify.
+ * Packed fast path, binary32 (4 lanes) or binary64 (2 lanes): when FP.fast holds and every lane
+ * has normal (or zero) operands and a normal result, the host's arithmetic is the exact answer
+ * and no flag can arise (see softfloat.ts fastOk; a binary32 result is the double rounded once
+ * more on its store, exact for + − × ÷, and must not overflow there). Results go to the
+ * temporaries (dwords 8..11) first; nothing is committed unless all lanes qualify. Each typed
+ * array is read at its own sites (`dbl` is constant per kernel), which keeps them monomorphic.
  */
-function fastPs(op: number): boolean {
-  for (let i = 0; i < 4; i++) {
-    const x = F32[i]!, y = F32[4 + i]!;
+export function fastPacked(op: number, dbl: boolean): boolean {
+  const n = dbl ? 2 : 4, min = dbl ? MIN_NORMAL64 : MIN_NORMAL32;
+  for (let i = 0; i < n; i++) {
+    const x = dbl ? F64[i]! : F32[i]!, y = dbl ? F64[2 + i]! : F32[4 + i]!;
     const d = hostOp(op, x, y);
-    if (!fastOk(op, Math.abs(x), Math.abs(y), Math.abs(d), MIN_NORMAL32)) return false;
-    F32[8 + i] = d;
-    const r = F32[8 + i]!;
-    if (r === Infinity || r === -Infinity) return false;
+    if (!fastOk(op, Math.abs(x), Math.abs(y), Math.abs(d), min)) return false;
+    if (!dbl) {
+      F32[8 + i] = d;
+      const r = F32[8 + i]!;
+      if (r === Infinity || r === -Infinity) return false;
+    } else F64[4 + i] = d;
   }
-  for (let i = 0; i < 4; i++) I32[i] = I32[8 + i]!;
-  return true;
-}
-
-function fastPd(op: number): boolean {
-  for (let i = 0; i < 2; i++) {
-    const x = F64[i]!, y = F64[2 + i]!;
-    const r = hostOp(op, x, y);
-    if (!fastOk(op, Math.abs(x), Math.abs(y), Math.abs(r), MIN_NORMAL64)) return false;
-    F64[4 + i] = r;
-  }
-  for (let i = 0; i < 4; i++) I32[i] = I32[8 + i]!;
+  commit();
   return true;
 }
 
 function arithPs(op: number): Kernel {
   return () => {
-    if (FP.fast && fastPs(op)) return;
+    if (FP.fast && fastPacked(op, false)) return;
     for (let i = 0; i < 4; i++) I32[i] = f32Arith(op, I32[i]!, I32[B + i]!);
   };
 }
@@ -102,7 +99,7 @@ function arithSs(op: number): Kernel {
 }
 function arithPd(op: number): Kernel {
   return () => {
-    if (FP.fast && fastPd(op)) return;
+    if (FP.fast && fastPacked(op, true)) return;
     for (let i = 0; i < 4; i += 2) {
       f64Arith(op, I32[i]!, I32[i + 1]!, I32[B + i]!, I32[B + i + 1]!);
       I32[i] = R64[0]!;
@@ -235,19 +232,6 @@ function buildComi(d: Insn, dbl: boolean, signaling: boolean): Op {
 
 // ---- bitwise, shuffles, unpacks -----------------------------------------------------------------
 
-const andp: Kernel = () => {
-  for (let i = 0; i < 4; i++) I32[i] = I32[i]! & I32[B + i]!;
-};
-const andnp: Kernel = () => {
-  for (let i = 0; i < 4; i++) I32[i] = ~I32[i]! & I32[B + i]!;
-};
-const orp: Kernel = () => {
-  for (let i = 0; i < 4; i++) I32[i] = I32[i]! | I32[B + i]!;
-};
-const xorp: Kernel = () => {
-  for (let i = 0; i < 4; i++) I32[i] = I32[i]! ^ I32[B + i]!;
-};
-
 function buildShufps(d: Insn): Op {
   const imm = d.ops[2]!.lo;
   const a0 = imm & 3, a1 = (imm >> 2) & 3, b0 = B + ((imm >> 4) & 3), b1 = B + ((imm >> 6) & 3);
@@ -271,28 +255,6 @@ function buildShufpd(d: Insn): Op {
     I32[3] = I32[b + 1]!;
   });
 }
-
-const unpcklps: Kernel = () => {
-  I32[3] = I32[B + 1]!;
-  I32[2] = I32[1]!;
-  I32[1] = I32[B]!;
-};
-const unpckhps: Kernel = () => {
-  I32[0] = I32[2]!;
-  I32[1] = I32[B + 2]!;
-  I32[2] = I32[3]!;
-  I32[3] = I32[B + 3]!;
-};
-const unpcklpd: Kernel = () => {
-  I32[2] = I32[B]!;
-  I32[3] = I32[B + 1]!;
-};
-const unpckhpd: Kernel = () => {
-  I32[0] = I32[2]!;
-  I32[1] = I32[3]!;
-  I32[2] = I32[B + 2]!;
-  I32[3] = I32[B + 3]!;
-};
 
 // ---- approximations -----------------------------------------------------------------------------
 
@@ -350,16 +312,17 @@ define([Mnemonic.Comiss], (d) => buildComi(d, false, true));
 define([Mnemonic.Ucomiss], (d) => buildComi(d, false, false));
 define([Mnemonic.Comisd], (d) => buildComi(d, true, true));
 define([Mnemonic.Ucomisd], (d) => buildComi(d, true, false));
-define([Mnemonic.Andps, Mnemonic.Andpd], (d) => binop(d, andp));
-define([Mnemonic.Andnps, Mnemonic.Andnpd], (d) => binop(d, andnp));
-define([Mnemonic.Orps, Mnemonic.Orpd], (d) => binop(d, orp));
-define([Mnemonic.Xorps, Mnemonic.Xorpd], (d) => binop(d, xorp));
+// The bitwise and unpack forms are the integer kernels under other names.
+define([Mnemonic.Andps, Mnemonic.Andpd], (d) => binop(d, pand));
+define([Mnemonic.Andnps, Mnemonic.Andnpd], (d) => binop(d, pandn));
+define([Mnemonic.Orps, Mnemonic.Orpd], (d) => binop(d, por));
+define([Mnemonic.Xorps, Mnemonic.Xorpd], (d) => binop(d, pxor));
 define([Mnemonic.Shufps], buildShufps);
 define([Mnemonic.Shufpd], buildShufpd);
-define([Mnemonic.Unpcklps], (d) => binop(d, unpcklps));
-define([Mnemonic.Unpckhps], (d) => binop(d, unpckhps));
-define([Mnemonic.Unpcklpd], (d) => binop(d, unpcklpd));
-define([Mnemonic.Unpckhpd], (d) => binop(d, unpckhpd));
+define([Mnemonic.Unpcklps], (d) => binop(d, punpckldq));
+define([Mnemonic.Unpckhps], (d) => binop(d, punpckhdq));
+define([Mnemonic.Unpcklpd], (d) => binop(d, punpcklqdq));
+define([Mnemonic.Unpckhpd], (d) => binop(d, punpckhqdq));
 define([Mnemonic.Rcpps], (d) => binop(d, rcpps));
 define([Mnemonic.Rcpss], (d) => binop(d, rcpss));
 define([Mnemonic.Rsqrtps], (d) => binop(d, rsqrtps));

@@ -17,6 +17,7 @@ import {
   B,
   binop,
   C8,
+  commit,
   I16,
   I32,
   I8,
@@ -25,6 +26,9 @@ import {
   type Kernel,
   loadA,
   loader,
+  sat16,
+  sat8,
+  satU16,
   sseCheck,
   storeA,
   U16,
@@ -33,16 +37,6 @@ import {
 } from "./sse_util.ts";
 
 // ---- element-wise arithmetic ----------------------------------------------------------------------
-
-function sat8(v: number): number {
-  return v > 127 ? 127 : v < -128 ? -128 : v;
-}
-function sat16(v: number): number {
-  return v > 32767 ? 32767 : v < -32768 ? -32768 : v;
-}
-function satU16(v: number): number {
-  return v > 65535 ? 65535 : v < 0 ? 0 : v;
-}
 
 const paddb: Kernel = () => {
   for (let i = 0; i < 16; i++) U8[i] = U8[i]! + U8[16 + i]!;
@@ -191,16 +185,16 @@ const pcmpgtd: Kernel = () => {
   for (let i = 0; i < 4; i++) I32[i] = I32[i]! > I32[B + i]! ? -1 : 0;
 };
 
-const pand: Kernel = () => {
+export const pand: Kernel = () => {
   for (let i = 0; i < 4; i++) I32[i] = I32[i]! & I32[B + i]!;
 };
-const pandn: Kernel = () => {
+export const pandn: Kernel = () => {
   for (let i = 0; i < 4; i++) I32[i] = ~I32[i]! & I32[B + i]!;
 };
-const por: Kernel = () => {
+export const por: Kernel = () => {
   for (let i = 0; i < 4; i++) I32[i] = I32[i]! | I32[B + i]!;
 };
-const pxor: Kernel = () => {
+export const pxor: Kernel = () => {
   for (let i = 0; i < 4; i++) I32[i] = I32[i]! ^ I32[B + i]!;
 };
 
@@ -212,45 +206,45 @@ const punpcklbw: Kernel = () => {
     U8[32 + 2 * i] = U8[i]!;
     U8[33 + 2 * i] = U8[16 + i]!;
   }
-  for (let i = 0; i < 4; i++) I32[i] = I32[8 + i]!;
+  commit();
 };
 const punpckhbw: Kernel = () => {
   for (let i = 0; i < 8; i++) {
     U8[32 + 2 * i] = U8[8 + i]!;
     U8[33 + 2 * i] = U8[24 + i]!;
   }
-  for (let i = 0; i < 4; i++) I32[i] = I32[8 + i]!;
+  commit();
 };
 const punpcklwd: Kernel = () => {
   for (let i = 0; i < 4; i++) {
     U16[16 + 2 * i] = U16[i]!;
     U16[17 + 2 * i] = U16[8 + i]!;
   }
-  for (let i = 0; i < 4; i++) I32[i] = I32[8 + i]!;
+  commit();
 };
 const punpckhwd: Kernel = () => {
   for (let i = 0; i < 4; i++) {
     U16[16 + 2 * i] = U16[4 + i]!;
     U16[17 + 2 * i] = U16[12 + i]!;
   }
-  for (let i = 0; i < 4; i++) I32[i] = I32[8 + i]!;
+  commit();
 };
-const punpckldq: Kernel = () => {
+export const punpckldq: Kernel = () => {
   I32[2] = I32[1]!;
   I32[1] = I32[B]!;
   I32[3] = I32[B + 1]!;
 };
-const punpckhdq: Kernel = () => {
+export const punpckhdq: Kernel = () => {
   I32[0] = I32[2]!;
   I32[1] = I32[B + 2]!;
   I32[2] = I32[3]!;
   I32[3] = I32[B + 3]!;
 };
-const punpcklqdq: Kernel = () => {
+export const punpcklqdq: Kernel = () => {
   I32[2] = I32[B]!;
   I32[3] = I32[B + 1]!;
 };
-const punpckhqdq: Kernel = () => {
+export const punpckhqdq: Kernel = () => {
   I32[0] = I32[2]!;
   I32[1] = I32[3]!;
   I32[2] = I32[B + 2]!;
@@ -262,28 +256,28 @@ const packsswb: Kernel = () => {
     I8[32 + i] = sat8(I16[i]!);
     I8[40 + i] = sat8(I16[8 + i]!);
   }
-  for (let i = 0; i < 4; i++) I32[i] = I32[8 + i]!;
+  commit();
 };
 const packuswb: Kernel = () => {
   for (let i = 0; i < 8; i++) {
     C8[32 + i] = I16[i]!;
     C8[40 + i] = I16[8 + i]!;
   }
-  for (let i = 0; i < 4; i++) I32[i] = I32[8 + i]!;
+  commit();
 };
 const packssdw: Kernel = () => {
   for (let i = 0; i < 4; i++) {
     I16[16 + i] = sat16(I32[i]!);
     I16[20 + i] = sat16(I32[B + i]!);
   }
-  for (let i = 0; i < 4; i++) I32[i] = I32[8 + i]!;
+  commit();
 };
 export const packusdw: Kernel = () => {
   for (let i = 0; i < 4; i++) {
     U16[16 + i] = satU16(I32[i]!);
     U16[20 + i] = satU16(I32[B + i]!);
   }
-  for (let i = 0; i < 4; i++) I32[i] = I32[8 + i]!;
+  commit();
 };
 
 /** Kernels of the two-operand `op xmm, xmm/m128` forms, shared with the MMX forms. */
@@ -345,13 +339,14 @@ export const KERNELS = new Map<Mnemonic, Kernel>([
  */
 export const mmxHook: { build: ((d: Insn, k: Kernel | null) => Op) | null } = { build: null };
 
-function mmx(d: Insn, k: Kernel | null): Op {
+/** The MMX form of `d` (kernel `k`, or null for the special forms), or #UD without sse_mmx.ts. */
+export function mmxForm(d: Insn, k: Kernel | null = null): Op {
   return mmxHook.build !== null ? mmxHook.build(d, k) : udOp();
 }
 
 function buildBinop(d: Insn): Op {
   const k = KERNELS.get(d.mnemonic)!;
-  if (isMm(d, 0) || isMm(d, 1)) return mmx(d, k);
+  if (isMm(d, 0) || isMm(d, 1)) return mmxForm(d, k);
   return binop(d, k);
 }
 
@@ -442,9 +437,9 @@ function buildShift(d: Insn): Op {
   if (isMm(d, 0)) {
     if (d.ops[1]!.kind === K_IMM) {
       const n = d.ops[1]!.lo & 0xff;
-      return mmx(d, () => shiftA(kind, w, n));
+      return mmxForm(d, () => shiftA(kind, w, n));
     }
-    return mmx(d, () => shiftA(kind, w, countB()));
+    return mmxForm(d, () => shiftA(kind, w, countB()));
   }
   const x = xr(d, 0), next = d.next;
   if (d.ops[1]!.kind === K_IMM) {
@@ -471,7 +466,7 @@ function buildByteShift(d: Insn, left: boolean): Op {
       const k = left ? i - n : i + n;
       U8[32 + i] = k >= 0 && k < 16 ? U8[k]! : 0;
     }
-    for (let i = 0; i < 4; i++) I32[i] = I32[8 + i]!;
+    commit();
     storeA(c, x);
     c.rip = next;
   };
@@ -524,7 +519,7 @@ function buildPshufw(d: Insn, high: boolean): Op {
 
 /** pmovmskb r32/r64, xmm: the sign bits of the 16 bytes. */
 function buildPmovmskb(d: Insn): Op {
-  if (isMm(d, 1)) return mmx(d, null);
+  if (isMm(d, 1)) return mmxForm(d, null);
   const rd = d.ops[0]!.reg, x = xr(d, 1), next = d.next;
   return (c) => {
     sseCheck(c);
@@ -542,7 +537,7 @@ function buildPmovmskb(d: Insn): Op {
 
 /** pextrw r32/r64, xmm, imm8 (the SSE2 0F C5 form; SSE4.1's m16 form in sse41). */
 function buildPextrw(d: Insn): Op {
-  if (isMm(d, 1)) return mmx(d, null);
+  if (isMm(d, 1)) return mmxForm(d, null);
   const next = d.next, imm = d.ops[2]!.lo & 7;
   const x = xr(d, 1) + (imm >> 1), sh = (imm & 1) * 16;
   if (!isXmm(d, 1)) return udOp();
@@ -579,7 +574,7 @@ export function pextrMem(
 
 /** pinsrw xmm, r32/m16, imm8. */
 function buildPinsrw(d: Insn): Op {
-  if (isMm(d, 0)) return mmx(d, null);
+  if (isMm(d, 0)) return mmxForm(d, null);
   const next = d.next, imm = d.ops[2]!.lo & 7;
   const x = xr(d, 0) + (imm >> 1), sh = (imm & 1) * 16;
   const keep = ~(0xffff << sh);

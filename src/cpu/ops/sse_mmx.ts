@@ -15,12 +15,23 @@
 import { Mnemonic } from "iced-x86";
 import type { Cpu, Op } from "../cpu.ts";
 import { f32ToInt, f64ToInt, i32ToF32, out64, R64, RI } from "../fp/softfloat.ts";
-import { type Insn, K_IMM, K_REG, RC_GPR, RC_MM, RC_XMM } from "../insn.ts";
+import { type Insn, K_IMM, K_REG, RC_GPR, RC_MM } from "../insn.ts";
 import { eaOf, setReg } from "../operands.ts";
 import { CR0_EM, CR0_NE, CR0_TS, CR4_OSFXSR, VEC_MF, VEC_NM, VEC_UD } from "../regs.ts";
 import { define, udOp } from "./registry.ts";
 import { mmxHook } from "./sse_int.ts";
-import { B, fpBeginC, fpEnd, I32, type Kernel, maskedStore, read128, U16, U8 } from "./sse_util.ts";
+import {
+  B,
+  fpBeginC,
+  fpEnd,
+  I32,
+  type Kernel,
+  loader,
+  maskedStore,
+  sseCheck,
+  U16,
+  U8,
+} from "./sse_util.ts";
 
 // ---- state --------------------------------------------------------------------------------------
 
@@ -30,13 +41,18 @@ function mmxFault(c: Cpu): never {
   return c.raise(VEC_MF);
 }
 
-/** Checks and the x87 → MMX transition (TOP = 0, all tags valid). */
-function mmxEnter(c: Cpu): void {
+/** #UD if CR0.EM, #NM if CR0.TS, #MF if an x87 exception is pending (and CR0.NE). */
+function mmxCheck(c: Cpu): void {
   if ((c.cr0 & (CR0_EM | CR0_TS)) !== 0 || ((c.fsw & 0x80) !== 0 && (c.cr0 & CR0_NE) !== 0)) {
     mmxFault(c);
   }
+}
+
+/** Checks and the x87 → MMX transition (TOP = 0, all tags valid). */
+function mmxEnter(c: Cpu): void {
+  mmxCheck(c);
   c.fsw &= ~0x3800;
-  c.ftw = 0;
+  c.ftwAbridged = 0xff;
 }
 
 /** MMX instructions that also use XMM state need CR4.OSFXSR. */
@@ -282,9 +298,7 @@ function buildCvtpi2(d: Insn, dbl: boolean): Op {
   const ld = mmSrc(d, 1, B);
   return (c) => {
     if (fromMm) mmxXmmEnter(c);
-    else if ((c.cr0 & (CR0_EM | CR0_TS)) !== 0 || (c.cr4 & CR4_OSFXSR) === 0) {
-      c.raise((c.cr0 & CR0_EM) !== 0 || (c.cr4 & CR4_OSFXSR) === 0 ? VEC_UD : VEC_NM);
-    }
+    else sseCheck(c);
     ld(c);
     const X = c.xmm;
     if (dbl) {
@@ -309,20 +323,7 @@ function buildCvtpi2(d: Insn, dbl: boolean): Op {
 /** cvt[t]ps2pi mm, xmm/m64 and cvt[t]pd2pi mm, xmm/m128. */
 function buildCvt2pi(d: Insn, dbl: boolean, trunc: boolean): Op {
   const n = d.ops[0]!.reg, next = d.next;
-  const src = d.ops[1]!;
-  let ld: (c: Cpu) => void;
-  if (src.kind === K_REG && src.rc === RC_XMM) {
-    const x = src.reg * 4;
-    ld = (c) => {
-      for (let k = 0; k < 4; k++) I32[B + k] = c.xmm[x + k]!;
-    };
-  } else {
-    const ea = eaOf(d);
-    ld = dbl ? (c) => read128(c, ea(c), B, true) : (c) => {
-      I32[B] = c.read64(ea(c));
-      I32[B + 1] = c.tHi;
-    };
-  }
+  const ld = loader(d, 1, B, true); // xmm, m64 (ps) or aligned m128 (pd)
   return (c) => {
     mmxXmmEnter(c);
     ld(c);
@@ -348,10 +349,8 @@ function buildCvt2pi(d: Insn, dbl: boolean, trunc: boolean): Op {
 function buildEmms(d: Insn): Op {
   const next = d.next;
   return (c) => {
-    if ((c.cr0 & (CR0_EM | CR0_TS)) !== 0 || ((c.fsw & 0x80) !== 0 && (c.cr0 & CR0_NE) !== 0)) {
-      mmxFault(c);
-    }
-    c.ftw = 0xffff;
+    mmxCheck(c);
+    c.ftwAbridged = 0;
     c.rip = next;
   };
 }

@@ -4,7 +4,7 @@
  * and movntdqa, movss/movsd (the SSE2 form of the mnemonic shared with the string instruction),
  * movlps/movhps/movlpd/movhpd/movhlps/movlhps, maskmovdqu, movmskps/movmskpd, and SSE3's
  * movddup/movshdup/movsldup. Aligned forms raise #GP(0) on a misaligned 16-byte operand before
- * touching memory. MMX forms go to sse_int.ts's `mmxHook`.
+ * touching memory. MMX forms go to sse_int.ts's `mmxForm`.
  */
 
 import { Mnemonic } from "iced-x86";
@@ -12,23 +12,21 @@ import type { Op } from "../cpu.ts";
 import { type Insn, K_MEM, K_REG, RC_GPR } from "../insn.ts";
 import { eaOf, setReg } from "../operands.ts";
 import { define, udOp } from "./registry.ts";
-import { mmxHook } from "./sse_int.ts";
+import { mmxForm } from "./sse_int.ts";
 import {
   I32,
   isMm,
   isXmm,
+  loadA,
   loader,
   maskedStore,
   read128,
   SSE_ALIAS,
   sseCheck,
+  storeA,
   write128,
   xr,
 } from "./sse_util.ts";
-
-function mmx(d: Insn): Op {
-  return mmxHook.build !== null ? mmxHook.build(d, null) : udOp();
-}
 
 function isGpr(d: Insn, i: number): boolean {
   const o = d.ops[i];
@@ -37,7 +35,7 @@ function isGpr(d: Insn, i: number): boolean {
 
 /** movd (size 4) / movq (size 8) in all XMM forms. */
 function buildMovdq(d: Insn, size: number): Op {
-  if (isMm(d, 0) || isMm(d, 1)) return mmx(d);
+  if (isMm(d, 0) || isMm(d, 1)) return mmxForm(d);
   const next = d.next;
   if (isXmm(d, 0)) {
     const x = xr(d, 0);
@@ -120,22 +118,14 @@ function buildMov128(d: Insn, align: boolean): Op {
     return (c) => {
       sseCheck(c);
       read128(c, ea(c), 0, align);
-      const X = c.xmm;
-      X[x] = I32[0]!;
-      X[x + 1] = I32[1]!;
-      X[x + 2] = I32[2]!;
-      X[x + 3] = I32[3]!;
+      storeA(c, x);
       c.rip = next;
     };
   }
   const s = xr(d, 1), ea = eaOf(d);
   return (c) => {
     sseCheck(c);
-    const X = c.xmm;
-    I32[0] = X[s]!;
-    I32[1] = X[s + 1]!;
-    I32[2] = X[s + 2]!;
-    I32[3] = X[s + 3]!;
+    loadA(c, s);
     write128(c, ea(c), 0, align);
     c.rip = next;
   };
@@ -235,7 +225,7 @@ function buildMovnti(d: Insn): Op {
 /** maskmovdqu xmm1, xmm2: stores the bytes of xmm1 whose mask byte (xmm2) has bit 7 to [rDI]. */
 function buildMaskmov(d: Insn): Op {
   // Operands: [rDI] (implicit), data, mask.
-  if (isMm(d, 1)) return mmx(d);
+  if (isMm(d, 1)) return mmxForm(d);
   const x = xr(d, 1), m = xr(d, 2), next = d.next, asz = d.addrSize;
   const seg = d.strSeg;
   return (c) => {

@@ -5,8 +5,8 @@
  * register: 1 = not empty), 6 FOP, 8 FIP, 16 FDP (64-bit pointers with REX.W; otherwise 32-bit
  * offsets followed by 16-bit selectors, stored as 0 — this CPU keeps no x87 CS/DS), 24 MXCSR,
  * 28 MXCSR_MASK, 32 ST0–ST7 (10 bytes each in 16-byte slots, stack order from TOP), 160 XMM0–15
- * (XMM0–7 outside 64-bit mode). Bytes 416–511 are not written. FXRSTOR reloads all of it and
- * recomputes the full tag word from the abridged one and the register contents.
+ * (XMM0–7 outside 64-bit mode). Bytes 416–511 are not written. FXRSTOR reloads all of it (the
+ * abridged tags are the CPU's own representation: cpu.ftwAbridged).
  */
 
 import { Mnemonic } from "iced-x86";
@@ -17,7 +17,6 @@ import { CR0_EM, CR0_TS, CR4_OSXSAVE, RAX, VEC_NM, VEC_UD } from "../regs.ts";
 import { TWO32 } from "../u64.ts";
 import { define } from "./registry.ts";
 import { sseCheck } from "./sse_util.ts";
-import { tagOfBytes } from "../fp/f80.ts";
 import { fninit, loadFcw } from "./x87_ctl.ts";
 import { fpSummary } from "./x87_util.ts";
 
@@ -103,7 +102,7 @@ const XSAVE_STD = 0, XSAVE_OPT = 1, XSAVE_C = 2;
 
 /** XINUSE: which components differ from their initial configuration (bit 0 x87, bit 1 SSE). */
 function xinuse(c: Cpu, nx: number): number {
-  let x87 = c.fcw !== 0x37f || c.fsw !== 0 || c.ftw !== 0xffff || c.fop !== 0 || c.fip !== 0 ||
+  let x87 = c.fcw !== 0x37f || c.fsw !== 0 || c.ftwAbridged !== 0 || c.fop !== 0 || c.fip !== 0 ||
     c.fdp !== 0;
   if (!x87) { for (let i = 0; i < 80; i++) if (c.fpr[i] !== 0) x87 = true; }
   let sse = false;
@@ -121,9 +120,7 @@ function fillLegacy(c: Cpu, rexw: boolean, nx: number): void {
   const v = IMGV;
   v.setUint16(0, c.fcw, true);
   v.setUint16(2, c.fsw, true);
-  let ab = 0;
-  for (let j = 0; j < 8; j++) if (((c.ftw >>> (2 * j)) & 3) !== 3) ab |= 1 << j;
-  IMG[4] = ab;
+  IMG[4] = c.ftwAbridged;
   IMG[5] = 0;
   v.setUint16(6, c.fop & 0x7ff, true);
   v.setInt32(8, c.fip | 0, true);
@@ -255,8 +252,7 @@ define([Mnemonic.Xrstor64], (d) => buildXrstor(d, true));
 /**
  * The x87 part of an FXSAVE-format image in IMG into the CPU (FXRSTOR, XRSTOR component 0).
  * ES and B follow the loaded exception flags and masks, so an unmasked loaded exception stays
- * pending until the next waiting x87 instruction (SDM FXRSTOR); the full tag word is recomputed
- * from the abridged one and the register contents.
+ * pending until the next waiting x87 instruction (SDM FXRSTOR).
  */
 function loadLegacyX87(c: Cpu, rexw: boolean): void {
   const v = IMGV;
@@ -276,10 +272,7 @@ function loadLegacyX87(c: Cpu, rexw: boolean): void {
     const dst = ((top + i) & 7) * 10, src = 32 + 16 * i;
     for (let k = 0; k < 10; k++) c.fpr[dst + k] = IMG[src + k]!;
   }
-  const ab = IMG[4]!;
-  let ftw = 0;
-  for (let j = 0; j < 8; j++) ftw |= ((ab >>> j) & 1 ? tagOfBytes(c.fpr, j * 10) : 3) << (2 * j);
-  c.ftw = ftw;
+  c.ftwAbridged = IMG[4]!;
 }
 
 /** XMM0..nx-1 from the image in IMG. */

@@ -15,7 +15,7 @@ import { setArithFlags } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { FLAG_CF, FLAG_OF, FLAG_SF, FLAG_ZF, FLAGS_ARITH, RAX, RCX, RDX } from "../regs.ts";
 import { define } from "./registry.ts";
-import { B, I16, I32, I8, loader, sseCheck, U16, U8, xr } from "./sse_util.ts";
+import { B, I16, I32, I8, loadA, loader, sseCheck, U16, U8, xr } from "./sse_util.ts";
 
 /** Element i of string 1 (A) or string 2 (B, `src` = true) in format `fmt`. */
 function elem(fmt: number, src: boolean, i: number): number {
@@ -116,8 +116,8 @@ function build(d: Insn, explicit: boolean, wide: boolean, index: boolean): Op {
   return (c) => {
     sseCheck(c);
     ld(c);
+    loadA(c, x);
     const X = c.xmm;
-    for (let k = 0; k < 4; k++) I32[k] = X[x + k]!;
     const la = explicit ? explicitLen(c, RAX, wide, n) : implicitLen(fmt, false, n);
     const lb = explicit ? explicitLen(c, RDX, wide, n) : implicitLen(fmt, true, n);
     const res = compute(imm, la, lb);

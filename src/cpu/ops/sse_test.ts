@@ -9,6 +9,7 @@ import { Code, Encoder, Instruction, MemoryOperand, Register } from "iced-x86";
 import type { Cpu } from "../cpu.ts";
 import { enterLongMode, makeCpu } from "../testing.ts";
 import { CR0_EM, CR0_TS, CR4_OSFXSR, CR4_OSXMMEXCPT, CR4_OSXSAVE } from "../regs.ts";
+import { fullTagWord } from "../fp/f80.ts";
 import { approxRcp, approxRsqrt } from "./sse_approx.ts";
 import "./all.ts";
 
@@ -113,14 +114,14 @@ Deno.test("mmx: x87 tags and TOP follow MMX use; emms empties the tags; #MF when
     c.hi[0] = 0x55667788;
   });
   assert.equal(r.exceptions.length, 0);
-  assert.equal(r.cpu.ftw, 0);
+  assert.equal(r.cpu.ftwAbridged, 0xff);
   assert.equal(r.cpu.fsw & 0x3800, 0);
   assert.deepEqual(
     Array.from(r.cpu.fpr.subarray(30, 40)),
     [0x44, 0x33, 0x22, 0x11, 0x88, 0x77, 0x66, 0x55, 0xff, 0xff],
   );
   r = run([movq, Instruction.create(Code.Emms)]);
-  assert.equal(r.cpu.ftw, 0xffff);
+  assert.equal(r.cpu.ftwAbridged, 0);
   r = run([movq], (c) => void (c.fsw = 0x80));
   assert.deepEqual(r.exceptions[0], 16);
   r = run([movq], (c) => void (c.cr0 |= CR0_TS));
@@ -133,7 +134,7 @@ Deno.test("fxsave/fxrstor: round trip of x87, MXCSR and XMM state", () => {
   const r = run([save], (c) => {
     c.fcw = 0x27f;
     c.fsw = 0x2800 | 0x41; // TOP = 5
-    c.ftw = 0xfff0 | 0x9; // R0: 01 (zero), R1: 10 (special), the others empty
+    c.ftwAbridged = 0x03; // R0 (zero) and R1 (special) in use, the others empty
     c.fop = 0x5a5;
     c.fip = 0x123456789a;
     c.fdp = 0x7ffffffff000;
@@ -156,10 +157,11 @@ Deno.test("fxsave/fxrstor: round trip of x87, MXCSR and XMM state", () => {
   // ST(i) = R((TOP + i) & 7): R1 is ST(4)
   assert.equal(v.getUint16(32 + 16 * 4 + 8, true), 0x7fff);
   assert.equal(v.getUint32(160 + 16 * 15, true), 60 * 0x01010101);
-  // Restore into a clean CPU: the tags come back from the abridged form and the contents.
+  // Restore into a clean CPU; the full tags (as FSTENV would store them) follow the contents.
   const img = r.mem.u8.slice(DATA, DATA + 512);
   const r2 = run([rstor], (c) => c.mem.writeBytes(DATA, img));
-  assert.equal(r2.cpu.ftw, 0xfff0 | 0x9);
+  assert.equal(r2.cpu.ftwAbridged, 0x03);
+  assert.equal(fullTagWord(r2.cpu.ftwAbridged, r2.cpu.fpr), 0xfff0 | 0x9);
   assert.equal(r2.cpu.fcw, 0x27f);
   assert.equal(r2.cpu.fip, 0x123456789a);
   assert.equal(r2.cpu.mxcsr, 0x9fc0);

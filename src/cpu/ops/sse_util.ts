@@ -173,6 +173,25 @@ export function loader(d: Insn, i: number, off: number, align: boolean): Loader 
   throw new Error(`loader: unsupported memory size ${size}`);
 }
 
+/** Copies the temporaries (dwords 8..11), where a kernel assembled its result, into A. */
+export function commit(): void {
+  I32[0] = I32[8]!;
+  I32[1] = I32[9]!;
+  I32[2] = I32[10]!;
+  I32[3] = I32[11]!;
+}
+
+/** Signed/unsigned saturation of an exact integer to 8 or 16 bits (pack*, padds*, phadds*). */
+export function sat8(v: number): number {
+  return v > 127 ? 127 : v < -128 ? -128 : v;
+}
+export function sat16(v: number): number {
+  return v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+}
+export function satU16(v: number): number {
+  return v > 65535 ? 65535 : v < 0 ? 0 : v;
+}
+
 /** Copies XMM register dword index `x` into scratch A. */
 export function loadA(c: Cpu, x: number): void {
   const X = c.xmm;

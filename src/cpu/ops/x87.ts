@@ -41,6 +41,8 @@ import {
   roundToInt,
   setZero,
   special1,
+  store80,
+  store80w,
   toF32,
   toF64,
   toInt,
@@ -63,13 +65,16 @@ import {
   fxamCode,
   getSt,
   isEmpty,
+  M80,
   OUT80,
   phys,
   pop,
   pushOverflows,
   pushTop,
   putSt,
+  putStRaw,
   read80,
+  read80w,
   setCC,
   setTop,
   stackOverflow,
@@ -249,7 +254,7 @@ define([
  * An operation on ST(0) replacing it: `k` computes R from A (FX already begun). Stack underflow
  * and the pre-computation exceptions are handled here.
  */
-export function unaryOp(d: Insn, k: (c: Cpu) => void): Op {
+function unaryOp(d: Insn, k: (c: Cpu) => void): Op {
   const ip = d.rip, fop = fopOf(d), next = d.next;
   return (c) => {
     fpCheck(c);
@@ -322,20 +327,8 @@ function pushValue(c: Cpu, raw: boolean): void {
   }
   if (unmasked(c, FE_IE)) return;
   pushTop(c);
-  if (raw) {
-    const p = phys(c, 0);
-    for (let k = 0; k < 10; k++) c.fpr[p * 10 + k] = OUT80[k]!;
-    c.ftw = (c.ftw & ~(3 << (2 * p))) | (tagRaw() << (2 * p));
-  } else putSt(c, 0, R);
-}
-
-function tagRaw(): number {
-  const e = (OUT80[8]! | (OUT80[9]! << 8)) & 0x7fff;
-  let any = 0;
-  for (let k = 0; k < 8; k++) any |= OUT80[k]!;
-  if (e === 0) return any === 0 ? 1 : 2;
-  if (e === 0x7fff) return 2;
-  return (OUT80[7]! & 0x80) !== 0 ? 0 : 2;
+  if (raw) putStRaw(c, 0, OUT80, 0);
+  else putSt(c, 0, R);
 }
 
 /** Quiets an SNaN operand (IE) into R, or copies u into R (DE for a denormal). */
@@ -361,25 +354,14 @@ function buildFld(d: Insn): Op {
       const lin = ea(c);
       let raw = false;
       if (kind === M_F80) {
-        const lo = c.read64(lin), hi = c.tHi;
-        const se = c.read16(c.bits === 64 ? lin + 8 : (lin + 8) >>> 0);
-        OUT80[0] = lo;
-        OUT80[1] = lo >>> 8;
-        OUT80[2] = lo >>> 16;
-        OUT80[3] = lo >>> 24;
-        OUT80[4] = hi;
-        OUT80[5] = hi >>> 8;
-        OUT80[6] = hi >>> 16;
-        OUT80[7] = hi >>> 24;
-        OUT80[8] = se;
-        OUT80[9] = se >>> 8;
+        read80w(c, lin);
+        store80w(OUT80, 0, M80.l, M80.h, M80.se);
         raw = true;
         fxBegin(c.fcw);
       } else if (kind === M_BCD) {
-        const lo = c.read64(lin), hi = c.tHi;
-        const se = c.read16(c.bits === 64 ? lin + 8 : (lin + 8) >>> 0);
+        read80w(c, lin);
         fxBegin(c.fcw);
-        bcdToUnp(lo, hi, se, R);
+        bcdToUnp(M80.l, M80.h, M80.se, R);
       } else {
         loadMem(c, lin, kind, B);
         fxBegin(c.fcw);
@@ -507,19 +489,14 @@ function buildStore(d: Insn): Op {
         hi = R64[1]!;
         break;
       case M_F80:
-        if (empty) {
-          OUT80.fill(0);
-          OUT80[7] = 0xc0;
-          OUT80[8] = 0xff;
-          OUT80[9] = 0xff;
-        } else {
+        if (empty) store80(A, OUT80, 0); // the default NaN
+        else {
           const p = phys(c, 0) * 10;
           for (let k = 0; k < 10; k++) OUT80[k] = c.fpr[p + k]!;
         }
         break;
       case M_BCD:
-        if (empty) bcdIndefinite();
-        else unpToBcd(A);
+        unpToBcd(A); // an empty ST(0) (the default NaN by now) stores the BCD indefinite
         break;
       default: {
         const bits = kind === M_I16 ? 16 : kind === M_I32 ? 32 : 64;
@@ -558,13 +535,6 @@ function buildStore(d: Insn): Op {
     c.fdp = lin;
     c.rip = next;
   };
-}
-
-function bcdIndefinite(): void {
-  OUT80.fill(0);
-  OUT80[7] = 0xc0;
-  OUT80[8] = 0xff;
-  OUT80[9] = 0xff;
 }
 
 define([
@@ -716,9 +686,9 @@ define([Mnemonic.Fxch], (d) => {
       f[p0 + k] = f[pi + k]!;
       f[pi + k] = t;
     }
-    const q0 = phys(c, 0), qi = phys(c, si);
-    const t0 = (c.ftw >>> (2 * q0)) & 3, ti = (c.ftw >>> (2 * qi)) & 3;
-    c.ftw = (c.ftw & ~((3 << (2 * q0)) | (3 << (2 * qi)))) | (ti << (2 * q0)) | (t0 << (2 * qi));
+    const q0 = phys(c, 0), qi = phys(c, si), ab = c.ftwAbridged;
+    const t0 = (ab >>> q0) & 1, ti = (ab >>> qi) & 1;
+    c.ftwAbridged = (ab & ~((1 << q0) | (1 << qi))) | (ti << q0) | (t0 << qi);
     FX.c1 = 0;
     fpFinish(c);
     c.fip = ip;
@@ -731,7 +701,7 @@ function buildFree(d: Insn, popAfter: boolean): Op {
   const ri = d.ops[0]!.reg, ip = d.rip, fop = fopOf(d), next = d.next;
   return (c) => {
     fpCheck(c);
-    c.ftw |= 3 << (2 * phys(c, ri));
+    c.ftwAbridged &= ~(1 << phys(c, ri));
     c.fsw &= ~SW_C1;
     if (popAfter) pop(c);
     c.fip = ip;

@@ -16,6 +16,7 @@ import type { Cpu } from "../cpu.ts";
 import type { Insn } from "../insn.ts";
 import { eaOf, setReg } from "../operands.ts";
 import { CR0_MP, CR0_NE, CR0_PE, CR0_TS, CS, FLAG_VM, VEC_MF, VEC_NM } from "../regs.ts";
+import { abridgedTags } from "../fp/f80.ts";
 import { define } from "./registry.ts";
 import {
   fpCheck,
@@ -40,7 +41,7 @@ export function loadFcw(c: Cpu, v: number): void {
 export function fninit(c: Cpu): void {
   c.fcw = 0x37f;
   c.fsw = 0;
-  c.ftw = 0xffff;
+  c.ftwAbridged = 0;
   c.fip = 0;
   c.fdp = 0;
   c.fop = 0;
@@ -178,13 +179,8 @@ function loadEnv(c: Cpu, size32: boolean): void {
   const real = (c.cr0 & CR0_PE) === 0 || (c.eflags & FLAG_VM) !== 0;
   loadFcw(c, ENV[0]! & 0xffff);
   c.fsw = ENV[1]! & 0xffff;
-  const t = ENV[2]! & 0xffff;
-  let ftw = 0;
-  for (let p = 0; p < 8; p++) {
-    // keep "empty" (3) or "not empty" (recomputed from the contents when stored)
-    ftw |= (((t >>> (2 * p)) & 3) === 3 ? 3 : 0) << (2 * p);
-  }
-  c.ftw = ftw;
+  // only "empty" or not is kept (the full tags are recomputed from the contents when stored)
+  c.ftwAbridged = abridgedTags(ENV[2]! & 0xffff);
   if (size32) {
     if (real) {
       c.fip = ((ENV[3]! & 0xffff) | (((ENV[4]! >>> 12) & 0xffff) << 16)) >>> 0;

@@ -9,6 +9,9 @@ import { Code, Encoder, Instruction, MemoryOperand, Register } from "iced-x86";
 import type { Cpu } from "../cpu.ts";
 import { enterLongMode, makeCpu } from "../testing.ts";
 import { CR0_EM, CR0_MP, CR0_NE, CR0_TS, CS, DS } from "../regs.ts";
+import { C_NORMAL, C_ZERO, FE_IE, fromInt64, FX, fxBegin, Unp } from "../fp/f80.ts";
+import { bcdToUnp, unpToBcd } from "./x87_trans.ts";
+import { OUT80 } from "./x87_util.ts";
 import "./all.ts";
 
 const CODE = 0x100000, DATA = 0x200000;
@@ -166,4 +169,61 @@ Deno.test("x87: a small program (√2 in every precision, stored as double)", ()
   assert.equal(r.mem.dv.getFloat64(DATA, true), 1.4142135623730951);
   // PE, TOP = 0, C1 = 1 (the store to binary64 rounded up)
   assert.equal(r.mem.dv.getUint16(DATA + 8, true) & 0x3fff, 0x220);
+});
+
+Deno.test("fbld/fbstp: BCD conversions match a BigInt reference", () => {
+  let seed = 0x2545f491;
+  const rnd = () => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return seed >>> 0;
+  };
+  const u = new Unp();
+  for (let n = 0; n < 2000; n++) {
+    // 18 nibbles (A-F included: they weigh 10-15) and a sign
+    const lo = rnd() | 0, hi = rnd() | 0, se = (rnd() & 0x80ff) | 0x7f00;
+    let v = 0n;
+    for (let k = 17; k >= 0; k--) {
+      const w = k < 8 ? lo : k < 16 ? hi : se;
+      v = v * 10n + BigInt((w >>> (4 * (k & 7))) & 0xf);
+    }
+    bcdToUnp(lo, hi, se, u);
+    assert.equal(u.s, (se >>> 15) & 1);
+    if (v === 0n) {
+      assert.equal(u.cls, C_ZERO);
+      continue;
+    }
+    const bits = v.toString(2).length, m = v << BigInt(64 - bits);
+    assert.deepEqual([u.cls, u.x, u.h, u.l], [
+      C_NORMAL,
+      bits - 1,
+      Number(m >> 32n),
+      Number(m & 0xffffffffn),
+    ]);
+  }
+  const limit = 10n ** 18n;
+  const values = [0n, 1n, 9n, 10n, limit - 1n, limit, limit + 1n, (1n << 60n) - 1n, 1n << 60n];
+  for (let n = 0; n < 2000; n++) {
+    values.push((BigInt(rnd()) << BigInt(rnd() % 29)) | BigInt(rnd()));
+  }
+  for (const v of values) {
+    for (const s of [0, 1]) {
+      fxBegin(0x37f);
+      fromInt64(Number(v & 0xffffffffn) | 0, Number(v >> 32n) | 0, u);
+      u.s = s;
+      unpToBcd(u);
+      const want = new Uint8Array(10);
+      if (v < limit) {
+        const digits = v.toString().padStart(18, "0");
+        for (let k = 0; k < 18; k++) want[k >> 1]! |= Number(digits[17 - k]) << (4 * (k & 1));
+        want[9] = s ? 0x80 : 0;
+        assert.equal(FX.flags, 0, `${v}`);
+      } else {
+        want.set([0, 0, 0, 0, 0, 0, 0, 0xc0, 0xff, 0xff]); // the BCD indefinite
+        assert.equal(FX.flags, FE_IE, `${v}`);
+      }
+      assert.deepEqual(Array.from(OUT80), Array.from(want), `${s ? "-" : ""}${v}`);
+    }
+  }
 });

@@ -1,8 +1,9 @@
 /**
  * x87 transcendental and "exotic" instructions: fsin fcos fsincos fptan fpatan f2xm1 fyl2x fyl2xp1
  * fscale fxtract fprem fprem1, the constants of fld1/fldz/fldpi/fldl2e/fldl2t/fldlg2/fldln2 and
- * the BCD conversions of fbld/fbstp. The mathematics is in fp/f80_trans.ts (BigInt, exact or
- * correctly rounded in the current rounding mode; precision control does not apply).
+ * the BCD conversions of fbld/fbstp (plain numbers). The transcendental mathematics is in
+ * fp/f80_trans.ts (BigInt, exact or correctly rounded in the current rounding mode; precision
+ * control does not apply).
  *
  * Out-of-range arguments: fsin/fcos/fsincos/fptan with |x| ≥ 2^63 set C2 and leave the stack
  * alone; otherwise C2 = 0. Their argument is reduced modulo π/2 with the 66-bit π of the
@@ -33,6 +34,7 @@ import {
   FE_IE,
   FE_PE,
   FE_ZE,
+  fromInt64,
   FX,
   fxBegin,
   invalid,
@@ -132,23 +134,33 @@ export function fldConst(m: Mnemonic, u: Unp): void {
 
 // ---- BCD ----------------------------------------------------------------------------------------------
 
+const TWO32 = 4294967296, E9 = 1e9;
+
+/** The 9-digit number in BCD nibbles first..first+8 of lo:hi:se (digits A-F weigh 10-15). */
+function bcd9(lo: number, hi: number, se: number, first: number): number {
+  let v = 0;
+  for (let i = first + 8; i >= first; i--) {
+    const w = i < 8 ? lo : i < 16 ? hi : se;
+    v = v * 10 + ((w >>> (4 * (i & 7))) & 0xf);
+  }
+  return v;
+}
+
 /** FBLD: 18 packed BCD digits (bytes 0-8) and the sign (byte 9 bit 7) → u, exactly. */
 export function bcdToUnp(lo: number, hi: number, se: number, u: Unp): void {
-  let v = 0n;
-  const nib = (w: number, k: number) => BigInt((w >>> (4 * k)) & 0xf);
-  const digits: bigint[] = [];
-  for (let k = 0; k < 8; k++) digits.push(nib(lo, k));
-  for (let k = 0; k < 8; k++) digits.push(nib(hi, k));
-  digits.push(nib(se, 0), nib(se, 1));
-  for (let i = 17; i >= 0; i--) v = v * 10n + digits[i]!;
-  const s = (se >>> 15) & 1;
-  if (v === 0n) {
-    setZero(u, s);
-    return;
+  // v = top·10^9 + low < 1.7·10^18 (digits up to 15), assembled exactly in 32-bit halves:
+  // top = a·2^16 + b, so v = (a·10^9)·2^16 + (b·10^9 + low) with both terms below 2^53.
+  const low = bcd9(lo, hi, se, 0), top = bcd9(lo, hi, se, 9);
+  const a = Math.floor(top / 65536), b = top % 65536;
+  const t = b * E9 + low, m = a * E9;
+  const tl = t % TWO32, ml = m % 65536;
+  let vl = tl + ml * 65536, vh = (t - tl) / TWO32 + (m - ml) / 65536;
+  if (vl >= TWO32) {
+    vl -= TWO32;
+    vh += 1;
   }
-  const n = M.bitlen(v);
-  const m = v << BigInt(64 - n);
-  setFinite(u, s, n - 1, Number(m >> 32n), Number(m & 0xffffffffn));
+  fromInt64(vl | 0, vh | 0, u);
+  u.s = (se >>> 15) & 1;
 }
 
 /** FBSTP: u (ST(0)) → OUT80 as packed BCD, rounded in the current mode (IE → BCD indefinite). */
@@ -165,23 +177,31 @@ export function unpToBcd(u: Unp): void {
   }
   const flags = FX.flags;
   roundToInt(u);
-  let v = 0n;
-  if (R.cls !== C_ZERO) {
-    const m = (BigInt(R.h) << 32n) | BigInt(R.l);
-    v = R.x >= 63 ? m << BigInt(R.x - 63) : m >> BigInt(63 - R.x);
+  // |R| < 2^60 (x ≤ 59) is split as q·10^9 + r by long division of its 16-bit pieces: the high
+  // word is below 2^28 < 10^9, so every partial dividend stays below 2^53 (exact).
+  let q = 0, r = 0;
+  const big = R.cls !== C_ZERO && R.x > 59;
+  if (R.cls !== C_ZERO && !big) {
+    const sh = 63 - R.x; // ≥ 4
+    const vh = sh >= 32 ? 0 : R.h >>> sh;
+    const vl = sh >= 32 ? R.h >>> (sh - 32) : ((R.l >>> sh) | (R.h << (32 - sh))) >>> 0;
+    const d2 = vh * 65536 + (vl >>> 16), r2 = d2 % E9;
+    const d3 = r2 * 65536 + (vl & 0xffff);
+    q = ((d2 - r2) / E9) * 65536 + Math.floor(d3 / E9);
+    r = d3 % E9;
   }
-  if (v >= 1000000000000000000n) {
+  if (big || q >= E9) {
     FX.flags = flags | FE_IE;
     FX.c1 = 0;
     bcdIndef();
     return;
   }
-  for (let i = 0; i < 9; i++) {
-    const d0 = Number(v % 10n);
-    v /= 10n;
-    const d1 = Number(v % 10n);
-    v /= 10n;
-    OUT80[i] = d0 | (d1 << 4);
+  let x = r;
+  for (let k = 0; k < 18; k++) {
+    if (k === 9) x = q;
+    const d = x % 10;
+    x = (x - d) / 10;
+    OUT80[k >> 1] = OUT80[k >> 1]! | ((k & 1) !== 0 ? d << 4 : d);
   }
   OUT80[9] = u.s ? 0x80 : 0;
 }

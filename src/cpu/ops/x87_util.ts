@@ -1,8 +1,8 @@
 /**
  * Shared plumbing of the x87 instruction families (x87.ts, x87_ctl.ts, x87_trans.ts): the
- * register stack (TOP in FSW bits 13:11, physical registers R0-R7 in cpu.fpr, 2-bit tags per
- * physical register in cpu.ftw, of which only "empty" (3) is architecturally kept — tags are
- * recomputed from the contents whenever they are stored), the availability checks (#NM, #MF),
+ * register stack (TOP in FSW bits 13:11, physical registers R0-R7 in cpu.fpr, one "not empty"
+ * bit per physical register in cpu.ftwAbridged — the full tags are computed from the contents
+ * whenever they are stored, `fullTags`), the availability checks (#NM, #MF),
  * the exception epilogue (FSW flags, C1, ES/B) and the last-instruction pointers.
  *
  * Exceptions. Every operation reports through `FX` (fp/f80.ts). `fpFinish` merges the flags into
@@ -26,13 +26,13 @@ import {
   C_ZERO,
   FE_IE,
   FE_SF,
+  fullTagWord,
   FX,
   setIndefinite,
   store80,
-  tagOf,
-  tagOfBytes,
   Unp,
   unpack80,
+  unpack80w,
 } from "../fp/f80.ts";
 import type { Insn } from "../insn.ts";
 import { CR0_EM, CR0_NE, CR0_TS, VEC_MF, VEC_NM } from "../regs.ts";
@@ -81,7 +81,12 @@ export function phys(c: Cpu, i: number): number {
 }
 
 export function isEmpty(c: Cpu, i: number): boolean {
-  return ((c.ftw >>> (2 * phys(c, i))) & 3) === 3;
+  return ((c.ftwAbridged >>> phys(c, i)) & 1) === 0;
+}
+
+/** Marks physical register p not empty. */
+export function setValid(c: Cpu, p: number): void {
+  c.ftwAbridged |= 1 << p;
 }
 
 /** Unpacks ST(i) (whatever its tag) into u. */
@@ -89,19 +94,25 @@ export function getSt(c: Cpu, i: number, u: Unp): void {
   unpack80(c.fpr, phys(c, i) * 10, u);
 }
 
-/** Writes u into ST(i) and tags it from its class. */
+/** Writes u into ST(i) (then not empty). */
 export function putSt(c: Cpu, i: number, u: Unp): void {
   const p = phys(c, i);
   store80(u, c.fpr, p * 10);
-  c.ftw = (c.ftw & ~(3 << (2 * p))) | (tagOf(u) << (2 * p));
+  setValid(c, p);
 }
 
-/** Copies the raw 80-bit ST(src) into ST(dst) (no conversion) with its tag. */
+/** Writes the raw 80-bit value b[off..off+9] into ST(i) (then not empty). */
+export function putStRaw(c: Cpu, i: number, b: Uint8Array, off: number): void {
+  const p = phys(c, i), f = c.fpr;
+  for (let k = 0; k < 10; k++) f[p * 10 + k] = b[off + k]!;
+  setValid(c, p);
+}
+
+/** Copies the raw 80-bit ST(src) into ST(dst) (no conversion; then not empty). */
 export function copySt(c: Cpu, dst: number, src: number): void {
-  const ps = phys(c, src) * 10, pd = phys(c, dst);
-  const f = c.fpr;
+  const ps = phys(c, src) * 10, pd = phys(c, dst), f = c.fpr;
   for (let k = 0; k < 10; k++) f[pd * 10 + k] = f[ps + k]!;
-  c.ftw = (c.ftw & ~(3 << (2 * pd))) | (tagOfBytes(f, pd * 10) << (2 * pd));
+  setValid(c, pd);
 }
 
 export function setTop(c: Cpu, t: number): void {
@@ -111,7 +122,7 @@ export function setTop(c: Cpu, t: number): void {
 /** Marks ST(0) empty and increments TOP. */
 export function pop(c: Cpu): void {
   const p = phys(c, 0);
-  c.ftw |= 3 << (2 * p);
+  c.ftwAbridged &= ~(1 << p);
   setTop(c, p + 1);
 }
 
@@ -122,7 +133,7 @@ export function pushTop(c: Cpu): void {
 
 /** Whether a push would overflow: the register below TOP is not empty. */
 export function pushOverflows(c: Cpu): boolean {
-  return ((c.ftw >>> (2 * ((topOf(c) - 1) & 7))) & 3) !== 3;
+  return ((c.ftwAbridged >>> ((topOf(c) - 1) & 7)) & 1) !== 0;
 }
 
 /** Stack underflow: IE and SF (C1 = 0); R = the default NaN for a masked response. */
@@ -162,14 +173,9 @@ export function fpSummary(c: Cpu): void {
   else c.fsw &= ~(SW_ES | SW_B);
 }
 
-/** The full tag word as FSTENV/FSAVE store it: recomputed from the contents of non-empty regs. */
+/** The full tag word as FSTENV/FSAVE store it: computed from the contents of non-empty regs. */
 export function fullTags(c: Cpu): number {
-  let t = 0;
-  for (let p = 0; p < 8; p++) {
-    const tg = ((c.ftw >>> (2 * p)) & 3) === 3 ? 3 : tagOfBytes(c.fpr, p * 10);
-    t |= tg << (2 * p);
-  }
-  return t;
+  return fullTagWord(c.ftwAbridged, c.fpr);
 }
 
 /** Sets C3 C2 C0 (bits 14, 10, 8) from a 3-bit code c3c2c0. */
@@ -204,32 +210,21 @@ export function linAdd(c: Cpu, lin: number, k: number): number {
   return c.bits === 64 ? lin + k : (lin + k) >>> 0;
 }
 
-/** Reads an 80-bit memory operand into u (the significand first, then the exponent word). */
-export function read80(c: Cpu, lin: number, u: Unp): void {
-  const lo = c.read64(lin);
-  const hi = c.tHi;
-  const se = c.read16(linAdd(c, lin, 8));
-  SE_BUF[0] = lo;
-  SE_BUF[1] = hi;
-  SE_BUF[2] = se;
-  unpackRaw(u);
+/** Significand halves and sign/exponent word of the last `read80w`. */
+export const M80 = { l: 0, h: 0, se: 0 };
+
+/** Reads an 80-bit memory operand into M80 (the significand first, then the exponent word). */
+export function read80w(c: Cpu, lin: number): void {
+  const l = c.read64(lin);
+  M80.h = c.tHi;
+  M80.l = l;
+  M80.se = c.read16(linAdd(c, lin, 8));
 }
 
-const SE_BUF = new Int32Array(3);
-const RAW = new Uint8Array(10);
-function unpackRaw(u: Unp): void {
-  const lo = SE_BUF[0]!, hi = SE_BUF[1]!, se = SE_BUF[2]!;
-  RAW[0] = lo;
-  RAW[1] = lo >>> 8;
-  RAW[2] = lo >>> 16;
-  RAW[3] = lo >>> 24;
-  RAW[4] = hi;
-  RAW[5] = hi >>> 8;
-  RAW[6] = hi >>> 16;
-  RAW[7] = hi >>> 24;
-  RAW[8] = se;
-  RAW[9] = se >>> 8;
-  unpack80(RAW, 0, u);
+/** Reads an 80-bit memory operand into u. */
+export function read80(c: Cpu, lin: number, u: Unp): void {
+  read80w(c, lin);
+  unpack80w(M80.l, M80.h, M80.se, u);
 }
 
 /** Writes the 10 bytes b[off..] at lin, after checking the whole range is writable. */
