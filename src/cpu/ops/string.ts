@@ -3,6 +3,8 @@
  * address sizes, both directions, with rep/repe/repne. A repeated instruction is one instruction
  * (one retired count); after every element rSI/rDI/rCX are up to date, so a fault part-way
  * leaves the architectural progress and RIP on the instruction, and a restart continues.
+ * Outside 64-bit mode every element is checked against its segment's limit and type like any
+ * memory operand (#GP(0), or #SS(0) for an SS-based source).
  */
 
 import { Mnemonic } from "iced-x86";
@@ -40,12 +42,9 @@ function advance(c: Cpu, r: number, asz: number, delta: number): void {
   }
 }
 
-/** Linear address for a string operand at offset `off` in segment `seg`. */
-function strLin(c: Cpu, seg: number, off: number): number {
-  if (c.bits === 64) {
-    return seg === FS || seg === GS ? c.canon(c.segBase[seg]! + off) : c.canon(off);
-  }
-  return (c.segBase[seg]! + off) >>> 0;
+/** Linear address of a string operand at offset `off` in segment `seg` in 64-bit mode. */
+function strLin64(c: Cpu, seg: number, off: number): number {
+  return seg === FS || seg === GS ? c.canon(c.segBase[seg]! + off) : c.canon(off);
 }
 
 function decCount(c: Cpu, asz: number): void {
@@ -54,30 +53,40 @@ function decCount(c: Cpu, asz: number): void {
 
 function buildString(d: Insn, kind: number, size: number): Op {
   const asz = d.addrSize, rep = d.rep, seg = d.strSeg, next = d.next, sz = szIdx(size);
+  const b64 = d.bits === 64;
+  // Source ([seg:rSI], read) and destination ([ES:rDI], written unless CMPS/SCAS) addresses.
+  const src = (c: Cpu): number => {
+    const off = offOf(c, RSI, asz);
+    return b64 ? strLin64(c, seg, off) : c.segAddr(seg, off, size, false);
+  };
+  const dst = (c: Cpu, write: boolean): number => {
+    const off = offOf(c, RDI, asz);
+    return b64 ? strLin64(c, ES, off) : c.segAddr(ES, off, size, write);
+  };
   const once = (c: Cpu, step: number): void => {
     switch (kind) {
       case MOVS: {
-        const v = readMem(c, strLin(c, seg, offOf(c, RSI, asz)), size);
-        writeMem(c, strLin(c, ES, offOf(c, RDI, asz)), size, v, c.tHi);
+        const v = readMem(c, src(c), size), vh = c.tHi;
+        writeMem(c, dst(c, true), size, v, vh);
         advance(c, RSI, asz, step);
         advance(c, RDI, asz, step);
         return;
       }
       case STOS: {
         const v = getReg(c, RAX, size);
-        writeMem(c, strLin(c, ES, offOf(c, RDI, asz)), size, v, c.tHi);
+        writeMem(c, dst(c, true), size, v, c.tHi);
         advance(c, RDI, asz, step);
         return;
       }
       case LODS: {
-        const v = readMem(c, strLin(c, seg, offOf(c, RSI, asz)), size);
+        const v = readMem(c, src(c), size);
         setReg(c, RAX, size, v, c.tHi);
         advance(c, RSI, asz, step);
         return;
       }
       case CMPS: {
-        const a = readMem(c, strLin(c, seg, offOf(c, RSI, asz)), size), ah = c.tHi;
-        const b = readMem(c, strLin(c, ES, offOf(c, RDI, asz)), size), bh = c.tHi;
+        const a = readMem(c, src(c), size), ah = c.tHi;
+        const b = readMem(c, dst(c, false), size), bh = c.tHi;
         alu(c, CMP, sz, a, ah, b, bh);
         advance(c, RSI, asz, step);
         advance(c, RDI, asz, step);
@@ -85,7 +94,7 @@ function buildString(d: Insn, kind: number, size: number): Op {
       }
       case SCAS: {
         const a = getReg(c, RAX, size), ah = c.tHi;
-        const b = readMem(c, strLin(c, ES, offOf(c, RDI, asz)), size), bh = c.tHi;
+        const b = readMem(c, dst(c, false), size), bh = c.tHi;
         alu(c, CMP, sz, a, ah, b, bh);
         advance(c, RDI, asz, step);
         return;
@@ -93,7 +102,7 @@ function buildString(d: Insn, kind: number, size: number): Op {
       case INS: {
         const port = c.lo[RDX]! & 0xffff;
         checkIo(c, port, size);
-        const lin = strLin(c, ES, offOf(c, RDI, asz));
+        const lin = dst(c, true);
         c.probe(lin, size, 1);
         const v = c.host.ioIn(port, size as 1 | 2 | 4);
         writeMem(c, lin, size, v, 0);
@@ -103,7 +112,7 @@ function buildString(d: Insn, kind: number, size: number): Op {
       default: {
         const port = c.lo[RDX]! & 0xffff;
         checkIo(c, port, size);
-        const v = readMem(c, strLin(c, seg, offOf(c, RSI, asz)), size);
+        const v = readMem(c, src(c), size);
         c.host.ioOut(port, size as 1 | 2 | 4, size === 4 ? v >>> 0 : v);
         advance(c, RSI, asz, step);
       }
