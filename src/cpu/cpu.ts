@@ -742,6 +742,31 @@ export class Cpu {
     return -1;
   }
 
+  /**
+   * Host offset of `lin` when the data TLB already holds a translation of its page for a read
+   * (`write` false) or a write, else -1. A lookup only: no walk, no fault, no side effect — what
+   * the fast paths of read8/write8 & co. use, for callers that run many accesses to one page
+   * (bulk string operations). Device memory is never in the TLB; a write to a page holding
+   * decoded code must still go through `mem.touch`.
+   */
+  cachedAddr(lin: number, write: boolean): number {
+    const vpn = Math.floor(lin * INV4K);
+    const i = vpn & TLB_MASK;
+    if (write) return this.wTag[i] === vpn ? this.wBase[i]! + (lin & 0xfff) : -1;
+    return this.rTag[i] === vpn ? this.rBase[i]! + (lin & 0xfff) : -1;
+  }
+
+  /**
+   * Whether accesses to `seg` at offsets from 0 to `end` all pass segAddr's fast path for a
+   * `write` or a read: an expand-up data segment (any segment in real mode) whose limit covers
+   * `end`. Never faults; false means "check each access with segAddr".
+   */
+  segFast(seg: number, end: number, write: boolean): boolean {
+    const attr = this.segAttr[seg]!;
+    return end <= this.segLimit[seg]! &&
+      ((attr & (write ? 0x1001e : 0x1001c)) === (write ? 0x12 : 0x10) || !(this.cr0 & CR0_PE));
+  }
+
   // ---------------------------------------------------------------------------------------------
   // Memory access: slow paths
 

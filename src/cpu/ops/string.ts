@@ -13,34 +13,13 @@ import { getZF } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { getReg, readMem, setReg, szIdx, writeMem } from "../operands.ts";
 import { ES, FLAG_DF, FS, GS, RAX, RCX, RDI, RDX, RSI } from "../regs.ts";
-import { TWO32 } from "../u64.ts";
 import { alu, CMP } from "./alu.ts";
 import { checkIo } from "./system.ts";
 import { define } from "./registry.ts";
 import { sseForm } from "./sse_util.ts";
+import { advance, bulkMovs, bulkStos, countOf, offOf } from "./string_bulk.ts";
 
 const MOVS = 0, STOS = 1, LODS = 2, CMPS = 3, SCAS = 4, INS = 5, OUTS = 6;
-
-function offOf(c: Cpu, r: number, asz: number): number {
-  if (asz === 8) return c.hi[r]! * TWO32 + (c.lo[r]! >>> 0);
-  if (asz === 4) return c.lo[r]! >>> 0;
-  return c.lo[r]! & 0xffff;
-}
-
-function advance(c: Cpu, r: number, asz: number, delta: number): void {
-  if (asz === 8) {
-    const lo = c.lo[r]!;
-    const s = (lo >>> 0) + delta;
-    c.lo[r] = s | 0;
-    if (s > 0xffffffff) c.hi[r] = (c.hi[r]! + 1) | 0;
-    else if (s < 0) c.hi[r] = (c.hi[r]! - 1) | 0;
-  } else if (asz === 4) {
-    c.lo[r] = (c.lo[r]! + delta) | 0;
-    if (c.bits === 64) c.hi[r] = 0;
-  } else {
-    c.lo[r] = (c.lo[r]! & ~0xffff) | ((c.lo[r]! + delta) & 0xffff);
-  }
-}
 
 /** Linear address of a string operand at offset `off` in segment `seg` in 64-bit mode. */
 function strLin64(c: Cpu, seg: number, off: number): number {
@@ -119,6 +98,21 @@ function buildString(d: Insn, kind: number, size: number): Op {
     }
   };
   const cond = kind === CMPS || kind === SCAS;
+  if (rep !== 0 && (kind === MOVS || kind === STOS)) {
+    // Runs of elements within TLB-mapped RAM pages go in bulk (string_bulk.ts), the rest one
+    // element at a time; both leave the same memory, registers and faults.
+    const movs = kind === MOVS;
+    return (c) => {
+      const step = (c.eflags & FLAG_DF) ? -size : size;
+      for (let n = countOf(c, asz); n !== 0; n = countOf(c, asz)) {
+        if ((movs ? bulkMovs(c, seg, size, asz, n) : bulkStos(c, size, asz, n)) === 0) {
+          once(c, step);
+          decCount(c, asz);
+        }
+      }
+      c.rip = next;
+    };
+  }
   return (c) => {
     const step = (c.eflags & FLAG_DF) ? -size : size;
     if (rep === 0) once(c, step);
