@@ -224,6 +224,25 @@ function buildDiv(d: Insn, signed: boolean): Op {
         let n0 = c.lo[RAX]!, n1 = c.hi[RAX]!, n2 = c.lo[RDX]!, n3 = c.hi[RDX]!;
         let dl = b, dh = bh;
         if ((dl | dh) === 0) c.raise(VEC_DE);
+        // Fast path: a dividend that is RAX alone (RDX zero, or RAX's sign extension for IDIV)
+        // and a divisor, both of magnitude at most 2^53: exact in doubles, and the quotient
+        // cannot overflow. r = n % d and q = (n - r) / d are exact (truncating, remainder with
+        // the dividend's sign, as IDIV).
+        if (
+          signed
+            ? n2 === n1 >> 31 && n3 === n2 && n1 >= -0x200000 && n1 < 0x200000 &&
+              dh >= -0x200000 && dh < 0x200000
+            : (n2 | n3) === 0 && (n1 >>> 0) < 0x200000 && (dh >>> 0) < 0x200000
+        ) {
+          const n = signed ? n1 * TWO32 + (n0 >>> 0) : (n1 >>> 0) * TWO32 + (n0 >>> 0);
+          const dv = signed ? dh * TWO32 + (dl >>> 0) : (dh >>> 0) * TWO32 + (dl >>> 0);
+          const r = n % dv, q = (n - r) / dv;
+          c.lo[RAX] = q | 0;
+          c.hi[RAX] = Math.floor(q / TWO32);
+          c.lo[RDX] = r | 0;
+          c.hi[RDX] = Math.floor(r / TWO32);
+          break;
+        }
         if (!signed) {
           if (!divU128by64(n0, n1, n2, n3, dl, dh, w)) c.raise(VEC_DE);
           c.lo[RAX] = w[0]!;
