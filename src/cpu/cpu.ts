@@ -1128,15 +1128,18 @@ export class Cpu {
     const rsvdHi = 0x000fff00 | (nxe ? 0 : 0x80000000);
     let table = Math.floor(this.cr3 / 4096) * 4096;
     let userOk = true, writeOk = true, nx = false;
-    const vpnHi = Math.floor(lin / 549755813888); // lin >> 39 (signed)
-    const idx = [
-      vpnHi & 511,
-      Math.floor(lin / 1073741824) & 511,
-      Math.floor(lin / 2097152) & 511,
-      Math.floor(lin * INV4K) & 511,
-    ];
     for (let level = 0; level < 4; level++) {
-      const eAddr = table + idx[level]! * 8;
+      // Index bits 47:39, 38:30, 29:21, 20:12 of the (signed) linear address.
+      const ix = Math.floor(
+        level === 0
+          ? lin / 549755813888
+          : level === 1
+          ? lin / 1073741824
+          : level === 2
+          ? lin / 2097152
+          : lin * INV4K,
+      ) & 511;
+      const eAddr = table + ix * 8;
       const lo = this.#pte(eAddr, lin);
       const hi = this.tHi;
       if (!(lo & 1)) this.#pf(lin, errBase);
@@ -1193,9 +1196,8 @@ export class Cpu {
     if ((pdpteHi & 0x000fff00) || (pdpte & 0x1e6)) this.#pf(lin, errBase | 1 | 8);
     let table = (pdpteHi & 0xfffff) * TWO32 + ((pdpte & ~0xfff) >>> 0);
     let userOk = true, writeOk = true, nx = false;
-    const idx = [(lin >>> 21) & 511, (lin >>> 12) & 511];
     for (let level = 0; level < 2; level++) {
-      const eAddr = table + idx[level]! * 8;
+      const eAddr = table + ((lin >>> (level === 0 ? 21 : 12)) & 511) * 8;
       const lo = this.#pte(eAddr, lin);
       const hi = this.tHi;
       if (!(lo & 1)) this.#pf(lin, errBase);

@@ -253,19 +253,18 @@ function buildDiv(d: Insn, signed: boolean): Op {
         }
         const neg = n3 < 0, dneg = dh < 0;
         if (neg) {
-          // 128-bit negate
-          n0 = ~n0;
+          // 128-bit negate: invert, add 1 (the carry goes up while a word wraps to 0).
+          n0 = (~n0 + 1) | 0;
           n1 = ~n1;
           n2 = ~n2;
           n3 = ~n3;
-          let carry = 1;
-          const words = [n0, n1, n2, n3];
-          for (let i = 0; i < 4 && carry; i++) {
-            const s = (words[i]! >>> 0) + carry;
-            words[i] = s | 0;
-            carry = s > 0xffffffff ? 1 : 0;
+          if (n0 === 0) {
+            n1 = (n1 + 1) | 0;
+            if (n1 === 0) {
+              n2 = (n2 + 1) | 0;
+              if (n2 === 0) n3 = (n3 + 1) | 0;
+            }
           }
-          [n0, n1, n2, n3] = words as [number, number, number, number];
         }
         if (dneg) {
           dl = (-b) | 0;

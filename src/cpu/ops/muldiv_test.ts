@@ -69,8 +69,8 @@ Deno.test("64-bit DIV/IDIV: exact around 2^53, negative dividends and divisors, 
     for (const a of values) {
       for (const d of values) {
         if ((d & M64) === 0n) continue;
-        // RDX: zero, the sign extension of RAX, or something else.
-        for (const rdx of [0n, a < 0n ? -1n : 0n, 1n, -2n]) {
+        // RDX: zero, the sign extension of RAX, or something else (carries in 128-bit negation).
+        for (const rdx of [0n, a < 0n ? -1n : 0n, 1n, -2n, -(1n << 32n), -(1n << 63n)]) {
           const want = reference(signed, rdx, a, d);
           const got = div64(signed, rdx, a, d);
           assert.deepEqual(got, want, `${signed ? "idiv" : "div"} ${rdx}:${a} / ${d}`);
