@@ -1,7 +1,7 @@
 /**
  * `deno task bench`: guest MIPS with recording on, for the built-in CPU-bound guest (compute and
  * memory/branch workloads) and, when this workplace's ../shared/bench is present, the shared
- * benchmark guest; and trace throughput (events per second written, and read back + verified as
+ * benchmark guest; rep STOSQ/MOVSQ throughput (MB/s) on a bare CPU; and trace throughput (events per second written, and read back + verified as
  * replay does). Prints a table; no assertions on time.
  */
 
