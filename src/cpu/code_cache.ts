@@ -129,7 +129,9 @@ export class CodeCache {
       return;
     }
     const end = off + len;
-    for (const b of [...list]) {
+    // Backwards: #remove takes blocks out of `list` without moving the ones before them.
+    for (let k = list.length - 1; k >= 0; k--) {
+      const b = list[k]!;
       let s: number, e: number;
       if (b.pages[0] === page) {
         s = b.startOff;

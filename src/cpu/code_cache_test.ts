@@ -66,3 +66,17 @@ Deno.test("decode cache: blocks are decoded once and reused", () => {
   assert.equal(cpu.lo[0], 0);
   assert.ok(cpu.code.blocksBuilt <= 4, `built ${cpu.code.blocksBuilt} blocks`);
 });
+
+Deno.test("decode cache: one write invalidates every block it overlaps, and only those", () => {
+  const t = makeCpu(4 << 20);
+  enterLongMode(t.cpu, 0x100000, 4 << 20);
+  const starts = [0x10000, 0x10010, 0x10020, 0x10030];
+  for (const s of starts) t.mem.u8.set([0x90, 0x90, 0xf4], s); // nop; nop; hlt
+  const blocks = starts.map((s) => t.cpu.code.lookup(t.cpu, s, s, s));
+  t.cpu.code.invalidate(0x10, 0x01, 0x20); // bytes 0x01..0x20: the first three blocks
+  assert.deepEqual(blocks.map((b) => b.valid), [false, false, false, true]);
+  assert.equal(t.mem.code[0x10], 1);
+  t.cpu.code.invalidate(0x10, 0x31, 1); // (hlt is a block of its own)
+  assert.equal(blocks[3]!.valid, false);
+  assert.equal(t.mem.code[0x10], 0);
+});

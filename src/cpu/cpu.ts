@@ -762,6 +762,31 @@ export class Cpu {
     return -1;
   }
 
+  /**
+   * Host offset of `lin` when the data TLB already holds a translation of its page for a read
+   * (`write` false) or a write, else -1. A lookup only: no walk, no fault, no side effect — what
+   * the fast paths of read8/write8 & co. use, for callers that run many accesses to one page
+   * (bulk string operations). Device memory is never in the TLB; a write to a page holding
+   * decoded code must still go through `mem.touch`.
+   */
+  cachedAddr(lin: number, write: boolean): number {
+    const vpn = Math.floor(lin * INV4K);
+    const i = vpn & TLB_MASK;
+    if (write) return this.wTag[i] === vpn ? this.wBase[i]! + (lin & 0xfff) : -1;
+    return this.rTag[i] === vpn ? this.rBase[i]! + (lin & 0xfff) : -1;
+  }
+
+  /**
+   * Whether accesses to `seg` at offsets from 0 to `end` all pass segAddr's fast path for a
+   * `write` or a read: an expand-up data segment (any segment in real mode) whose limit covers
+   * `end`. Never faults; false means "check each access with segAddr".
+   */
+  segFast(seg: number, end: number, write: boolean): boolean {
+    const attr = this.segAttr[seg]!;
+    return end <= this.segLimit[seg]! &&
+      ((attr & (write ? 0x1001e : 0x1001c)) === (write ? 0x12 : 0x10) || !(this.cr0 & CR0_PE));
+  }
+
   // ---------------------------------------------------------------------------------------------
   // Memory access: slow paths
 
@@ -1123,15 +1148,18 @@ export class Cpu {
     const rsvdHi = 0x000fff00 | (nxe ? 0 : 0x80000000);
     let table = Math.floor(this.cr3 / 4096) * 4096;
     let userOk = true, writeOk = true, nx = false;
-    const vpnHi = Math.floor(lin / 549755813888); // lin >> 39 (signed)
-    const idx = [
-      vpnHi & 511,
-      Math.floor(lin / 1073741824) & 511,
-      Math.floor(lin / 2097152) & 511,
-      Math.floor(lin * INV4K) & 511,
-    ];
     for (let level = 0; level < 4; level++) {
-      const eAddr = table + idx[level]! * 8;
+      // Index bits 47:39, 38:30, 29:21, 20:12 of the (signed) linear address.
+      const ix = Math.floor(
+        level === 0
+          ? lin / 549755813888
+          : level === 1
+          ? lin / 1073741824
+          : level === 2
+          ? lin / 2097152
+          : lin * INV4K,
+      ) & 511;
+      const eAddr = table + ix * 8;
       const lo = this.#pte(eAddr, lin);
       const hi = this.tHi;
       if (!(lo & 1)) this.#pf(lin, errBase);
@@ -1188,9 +1216,8 @@ export class Cpu {
     if ((pdpteHi & 0x000fff00) || (pdpte & 0x1e6)) this.#pf(lin, errBase | 1 | 8);
     let table = (pdpteHi & 0xfffff) * TWO32 + ((pdpte & ~0xfff) >>> 0);
     let userOk = true, writeOk = true, nx = false;
-    const idx = [(lin >>> 21) & 511, (lin >>> 12) & 511];
     for (let level = 0; level < 2; level++) {
-      const eAddr = table + idx[level]! * 8;
+      const eAddr = table + ((lin >>> (level === 0 ? 21 : 12)) & 511) * 8;
       const lo = this.#pte(eAddr, lin);
       const hi = this.tHi;
       if (!(lo & 1)) this.#pf(lin, errBase);

@@ -36,69 +36,71 @@ function isMtrr(i: number): boolean {
     (i >= 0x268 && i <= 0x26f) || i === MSR_MTRR_DEF_TYPE;
 }
 
+/** Stores a 64-bit value given as a number in `o` (low half, high half). */
+function put64(o: Int32Array, n: number): void {
+  o[0] = n | 0;
+  o[1] = hiOf(n);
+}
+
 /** Reads MSR `i` into c.msrOut; false → #GP. */
 export function readMsr(c: Cpu, i: number): boolean {
   const o = c.msrOut;
-  const put = (n: number) => {
-    o[0] = n | 0;
-    o[1] = hiOf(n);
-  };
   switch (i >>> 0) {
     case MSR_TSC:
-      put(c.host.now() + c.tscOffset);
+      put64(o, c.host.now() + c.tscOffset);
       return true;
     case MSR_EFER:
-      put(c.efer);
+      put64(o, c.efer);
       return true;
     case MSR_STAR:
       o[0] = c.starLo;
       o[1] = c.star;
       return true;
     case MSR_LSTAR:
-      put(c.lstar);
+      put64(o, c.lstar);
       return true;
     case MSR_CSTAR:
-      put(c.cstar);
+      put64(o, c.cstar);
       return true;
     case MSR_SFMASK:
-      put(c.sfmask);
+      put64(o, c.sfmask);
       return true;
     case MSR_FS_BASE:
-      put(c.segBase[FS]!);
+      put64(o, c.segBase[FS]!);
       return true;
     case MSR_GS_BASE:
-      put(c.segBase[GS]!);
+      put64(o, c.segBase[GS]!);
       return true;
     case MSR_KERNEL_GS_BASE:
-      put(c.kernelGsBase);
+      put64(o, c.kernelGsBase);
       return true;
     case MSR_TSC_AUX:
-      put(c.tscAux);
+      put64(o, c.tscAux);
       return true;
     case MSR_SYSENTER_CS:
-      put(c.sysenterCs);
+      put64(o, c.sysenterCs);
       return true;
     case MSR_SYSENTER_ESP:
-      put(c.sysenterEsp);
+      put64(o, c.sysenterEsp);
       return true;
     case MSR_SYSENTER_EIP:
-      put(c.sysenterEip);
+      put64(o, c.sysenterEip);
       return true;
     case MSR_PAT:
       o[0] = c.patLo;
       o[1] = c.patHi;
       return true;
     case MSR_MISC_ENABLE:
-      put(c.miscEnable);
+      put64(o, c.miscEnable);
       return true;
     case MSR_MTRRCAP:
-      put(0x508); // 8 variable ranges, fixed ranges, write-combining
+      put64(o, 0x508); // 8 variable ranges, fixed ranges, write-combining
       return true;
     case MSR_MCG_CAP:
     case MSR_MCG_STATUS:
     case MSR_PLATFORM_ID:
     case MSR_BIOS_SIGN_ID: // microcode revision 0, as in most virtual machines
-      put(0);
+      put64(o, 0);
       return true;
   }
   if (isMtrr(i)) {
@@ -112,7 +114,6 @@ export function readMsr(c: Cpu, i: number): boolean {
 
 /** Writes MSR `i`; false → #GP. */
 export function writeMsr(c: Cpu, i: number, lo: number, hi: number): boolean {
-  const canonical = (): number | null => isCanonical(hi) ? hi * TWO32 + (lo >>> 0) : null;
   switch (i >>> 0) {
     case MSR_TSC:
       c.tscOffset = (hi >>> 0) * TWO32 + (lo >>> 0) - c.host.now();
@@ -137,8 +138,8 @@ export function writeMsr(c: Cpu, i: number, lo: number, hi: number): boolean {
     case MSR_FS_BASE:
     case MSR_GS_BASE:
     case MSR_KERNEL_GS_BASE: {
-      const v = canonical();
-      if (v === null) return false;
+      if (!isCanonical(hi)) return false;
+      const v = hi * TWO32 + (lo >>> 0);
       if (i === MSR_LSTAR) c.lstar = v;
       else if (i === MSR_CSTAR) c.cstar = v;
       else if (i === MSR_FS_BASE) c.segBase[FS] = v;
@@ -158,8 +159,8 @@ export function writeMsr(c: Cpu, i: number, lo: number, hi: number): boolean {
       return true;
     case MSR_SYSENTER_ESP:
     case MSR_SYSENTER_EIP: {
-      const v = canonical();
-      if (v === null) return false;
+      if (!isCanonical(hi)) return false;
+      const v = hi * TWO32 + (lo >>> 0);
       if (i === MSR_SYSENTER_ESP) c.sysenterEsp = v;
       else c.sysenterEip = v;
       return true;

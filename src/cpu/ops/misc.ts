@@ -4,8 +4,20 @@ import { Mnemonic } from "iced-x86";
 import type { Op } from "../cpu.ts";
 import { arithFlags, getCF, setArithFlags } from "../flags.ts";
 import type { Insn } from "../insn.ts";
-import { eaOf } from "../operands.ts";
-import { FLAG_AF, FLAG_CF, FLAG_DF, FLAG_PF, FLAG_SF, FLAG_ZF, RAX, RBX, VEC_UD } from "../regs.ts";
+import {
+  DS,
+  FLAG_AF,
+  FLAG_CF,
+  FLAG_DF,
+  FLAG_PF,
+  FLAG_SF,
+  FLAG_ZF,
+  FS,
+  GS,
+  RAX,
+  RBX,
+  VEC_UD,
+} from "../regs.ts";
 import { define } from "./registry.ts";
 
 function flagOp(d: Insn, f: (c: Parameters<Op>[0]) => void): Op {
@@ -42,16 +54,21 @@ define([Mnemonic.Nop], (d) => {
 
 define([Mnemonic.Ud0, Mnemonic.Ud1, Mnemonic.Ud2], () => (c) => c.raise(VEC_UD));
 
+// XLAT: AL := [seg:rBX + AL] (AL zero-extended), a byte read like any memory operand: FS/GS base
+// and canonical check in 64-bit mode, segment limit and type checks outside it.
 define([Mnemonic.Xlatb], (d) => {
-  const next = d.next, asz = d.addrSize, seg = d.mem?.seg ?? 3;
-  void eaOf;
+  const next = d.next, asz = d.addrSize, seg = d.mem?.seg ?? DS;
+  const b64 = d.bits === 64, segBase = b64 && (seg === FS || seg === GS);
   return (c) => {
     const al = c.lo[RAX]! & 0xff;
     let lin: number;
-    if (asz === 8) lin = c.reg(RBX) + al;
-    else {
+    if (asz === 8) {
+      lin = c.reg(RBX) + al;
+      lin = c.canon(segBase ? c.segBase[seg]! + lin : lin);
+    } else {
       const off = asz === 4 ? (c.lo[RBX]! + al) >>> 0 : (c.lo[RBX]! + al) & 0xffff;
-      lin = c.segLin(seg, off);
+      if (!b64) lin = c.segAddr(seg, off, 1, false);
+      else lin = segBase ? c.canon(c.segBase[seg]! + off) : off;
     }
     c.lo[RAX] = (c.lo[RAX]! & ~0xff) | c.read8(lin);
     c.rip = next;

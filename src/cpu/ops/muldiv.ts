@@ -224,6 +224,25 @@ function buildDiv(d: Insn, signed: boolean): Op {
         let n0 = c.lo[RAX]!, n1 = c.hi[RAX]!, n2 = c.lo[RDX]!, n3 = c.hi[RDX]!;
         let dl = b, dh = bh;
         if ((dl | dh) === 0) c.raise(VEC_DE);
+        // Fast path: a dividend that is RAX alone (RDX zero, or RAX's sign extension for IDIV)
+        // and a divisor, both of magnitude at most 2^53: exact in doubles, and the quotient
+        // cannot overflow. r = n % d and q = (n - r) / d are exact (truncating, remainder with
+        // the dividend's sign, as IDIV).
+        if (
+          signed
+            ? n2 === n1 >> 31 && n3 === n2 && n1 >= -0x200000 && n1 < 0x200000 &&
+              dh >= -0x200000 && dh < 0x200000
+            : (n2 | n3) === 0 && (n1 >>> 0) < 0x200000 && (dh >>> 0) < 0x200000
+        ) {
+          const n = signed ? n1 * TWO32 + (n0 >>> 0) : (n1 >>> 0) * TWO32 + (n0 >>> 0);
+          const dv = signed ? dh * TWO32 + (dl >>> 0) : (dh >>> 0) * TWO32 + (dl >>> 0);
+          const r = n % dv, q = (n - r) / dv;
+          c.lo[RAX] = q | 0;
+          c.hi[RAX] = Math.floor(q / TWO32);
+          c.lo[RDX] = r | 0;
+          c.hi[RDX] = Math.floor(r / TWO32);
+          break;
+        }
         if (!signed) {
           if (!divU128by64(n0, n1, n2, n3, dl, dh, w)) c.raise(VEC_DE);
           c.lo[RAX] = w[0]!;
@@ -234,19 +253,18 @@ function buildDiv(d: Insn, signed: boolean): Op {
         }
         const neg = n3 < 0, dneg = dh < 0;
         if (neg) {
-          // 128-bit negate
-          n0 = ~n0;
+          // 128-bit negate: invert, add 1 (the carry goes up while a word wraps to 0).
+          n0 = (~n0 + 1) | 0;
           n1 = ~n1;
           n2 = ~n2;
           n3 = ~n3;
-          let carry = 1;
-          const words = [n0, n1, n2, n3];
-          for (let i = 0; i < 4 && carry; i++) {
-            const s = (words[i]! >>> 0) + carry;
-            words[i] = s | 0;
-            carry = s > 0xffffffff ? 1 : 0;
+          if (n0 === 0) {
+            n1 = (n1 + 1) | 0;
+            if (n1 === 0) {
+              n2 = (n2 + 1) | 0;
+              if (n2 === 0) n3 = (n3 + 1) | 0;
+            }
           }
-          [n0, n1, n2, n3] = words as [number, number, number, number];
         }
         if (dneg) {
           dl = (-b) | 0;

@@ -1,7 +1,7 @@
 /** Stack instructions: push/pop (GPR, memory, immediate, segment), pushf/popf, enter/leave, pusha/popa. */
 
 import { Code, Mnemonic } from "iced-x86";
-import type { Cpu, Op } from "../cpu.ts";
+import { type Cpu, type Op, WALK_WRITE } from "../cpu.ts";
 import { type Insn, K_IMM, K_REG, RC_SEG } from "../insn.ts";
 import { eaOf, getReg, readMem, setReg, writeMem } from "../operands.ts";
 import {
@@ -26,7 +26,7 @@ import {
   SS,
   VEC_GP,
 } from "../regs.ts";
-import { hiOf } from "../u64.ts";
+import { TWO32 } from "../u64.ts";
 import { define } from "./registry.ts";
 
 /** Pushes a value of `size` bytes (2, 4 or 8). */
@@ -184,50 +184,90 @@ function buildLeave(d: Insn): Op {
   };
 }
 
+/**
+ * ENTER alloc, level (SDM pseudocode): push rBP, copy `level - 1` frame pointers from the old
+ * frame (SS:[rBP - i*size] at the stack-address size), push the frame pointer, then rBP := frame,
+ * rSP -= alloc, and check that a write at the new stack top would succeed. All or nothing: a
+ * fault anywhere leaves rSP and rBP as they were.
+ */
 function buildEnter(d: Insn): Op {
   const alloc = d.ops[0]!.lo & 0xffff, level = d.ops[1]!.lo & 31, next = d.next;
   const size = d.code === Code.Enterw_imm16_imm8 ? 2 : d.code === Code.Enterd_imm16_imm8 ? 4 : 8;
   return (c) => {
-    // Simple and nested frames (level > 0 copies frame pointers).
-    const rbp0 = c.reg(RBP);
-    pushN(c, size, c.lo[RBP]!, c.hi[RBP]!);
-    const frame = c.reg(RSP);
-    for (let i = 1; i < level; i++) {
-      const p = rbp0 - i * size;
-      const v = readMem(c, size === 8 ? p : p >>> 0, size);
-      pushN(c, size, v, c.tHi);
-    }
-    if (level > 0) pushN(c, size, frame | 0, hiOf(frame));
-    if (size === 8) c.setReg(RBP, frame);
-    else c.lo[RBP] = frame | 0;
-    const nsp = c.reg(RSP) - alloc;
-    if (size === 8) c.setReg(RSP, nsp);
-    else c.lo[RSP] = nsp | 0;
-    // Probe the new stack top like hardware (a write access check).
-    if (alloc > 0) {
-      const lin = size === 8 ? nsp : (c.segBase[SS]! + (nsp >>> 0)) >>> 0;
-      c.probe(lin, 1, 1);
+    const ss = c.stackSize();
+    const spLo = c.lo[RSP]!, spHi = c.hi[RSP]!, bpLo = c.lo[RBP]!, bpHi = c.hi[RBP]!;
+    try {
+      pushN(c, size, bpLo, bpHi);
+      const frameLo = c.lo[RSP]!, frameHi = c.hi[RSP]!;
+      if (level > 0) {
+        for (let i = 1; i < level; i++) {
+          const v = readMem(c, frameSlot(c, ss, bpLo, bpHi, i * size, size), size);
+          pushN(c, size, v, c.tHi);
+        }
+        pushN(c, size, frameLo, frameHi);
+      }
+      if (ss === 8) {
+        c.lo[RBP] = frameLo;
+        c.hi[RBP] = frameHi;
+        const nsp = c.reg(RSP) - alloc;
+        if (alloc > 0) c.probe(c.canon(nsp, true), 1, WALK_WRITE);
+        c.setReg(RSP, nsp);
+      } else {
+        const mask = size === 4 ? -1 : 0xffff;
+        const nsp = (c.lo[RSP]! & ~mask) | ((c.lo[RSP]! - alloc) & mask);
+        if (alloc > 0) {
+          c.probe(c.segAddr(SS, ss === 4 ? nsp >>> 0 : nsp & 0xffff, 1, true), 1, WALK_WRITE);
+        }
+        c.lo[RBP] = (bpLo & ~mask) | (frameLo & mask);
+        c.lo[RSP] = nsp;
+      }
+    } catch (e) {
+      c.lo[RSP] = spLo;
+      c.hi[RSP] = spHi;
+      c.lo[RBP] = bpLo;
+      c.hi[RBP] = bpHi;
+      throw e;
     }
     c.rip = next;
   };
 }
 
+/** Linear address of SS:[rBP - delta] at stack-address size `ss` (ENTER's nested frames). */
+function frameSlot(c: Cpu, ss: number, bpLo: number, bpHi: number, delta: number, size: number) {
+  if (ss === 8) return c.canon(bpHi * TWO32 + (bpLo >>> 0) - delta, true);
+  const off = ss === 4 ? (bpLo - delta) >>> 0 : (bpLo - delta) & 0xffff;
+  return c.segAddr(SS, off, size, false);
+}
+
+/** PUSHA/PUSHAD: all eight pushes or none (a fault leaves rSP unchanged). */
 function buildPusha(d: Insn): Op {
   const size = d.spInc === -32 ? 4 : 2, next = d.next;
   return (c) => {
     const sp = c.lo[RSP]!;
-    for (let r = 0; r < 8; r++) pushN(c, size, r === RSP ? sp : getReg(c, r, size), 0);
+    try {
+      for (let r = 0; r < 8; r++) pushN(c, size, r === RSP ? sp : getReg(c, r, size), 0);
+    } catch (e) {
+      c.lo[RSP] = sp;
+      throw e;
+    }
     c.rip = next;
   };
 }
 
+const popaValues = new Int32Array(8);
+
+/** POPA/POPAD: all eight values are read before any register changes (the stored SP is skipped). */
 function buildPopa(d: Insn): Op {
   const size = d.spInc === 32 ? 4 : 2, next = d.next;
   return (c) => {
-    for (let r = 7; r >= 0; r--) {
-      const v = c.popN(size);
-      if (r !== RSP) setReg(c, r, size, v, 0);
+    const sp = c.lo[RSP]!;
+    try {
+      for (let r = 7; r >= 0; r--) popaValues[r] = c.popN(size);
+    } catch (e) {
+      c.lo[RSP] = sp;
+      throw e;
     }
+    for (let r = 0; r < 8; r++) if (r !== RSP) setReg(c, r, size, popaValues[r]!, 0);
     c.rip = next;
   };
 }

@@ -3,6 +3,8 @@
  * address sizes, both directions, with rep/repe/repne. A repeated instruction is one instruction
  * (one retired count); after every element rSI/rDI/rCX are up to date, so a fault part-way
  * leaves the architectural progress and RIP on the instruction, and a restart continues.
+ * Outside 64-bit mode every element is checked against its segment's limit and type like any
+ * memory operand (#GP(0), or #SS(0) for an SS-based source).
  */
 
 import { Mnemonic } from "iced-x86";
@@ -11,41 +13,17 @@ import { getZF } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { getReg, readMem, setReg, szIdx, writeMem } from "../operands.ts";
 import { ES, FLAG_DF, FS, GS, RAX, RCX, RDI, RDX, RSI } from "../regs.ts";
-import { TWO32 } from "../u64.ts";
 import { alu, CMP } from "./alu.ts";
 import { checkIo } from "./system.ts";
 import { define } from "./registry.ts";
 import { sseForm } from "./sse_util.ts";
+import { advance, bulkMovs, bulkStos, countOf, offOf } from "./string_bulk.ts";
 
 const MOVS = 0, STOS = 1, LODS = 2, CMPS = 3, SCAS = 4, INS = 5, OUTS = 6;
 
-function offOf(c: Cpu, r: number, asz: number): number {
-  if (asz === 8) return c.hi[r]! * TWO32 + (c.lo[r]! >>> 0);
-  if (asz === 4) return c.lo[r]! >>> 0;
-  return c.lo[r]! & 0xffff;
-}
-
-function advance(c: Cpu, r: number, asz: number, delta: number): void {
-  if (asz === 8) {
-    const lo = c.lo[r]!;
-    const s = (lo >>> 0) + delta;
-    c.lo[r] = s | 0;
-    if (s > 0xffffffff) c.hi[r] = (c.hi[r]! + 1) | 0;
-    else if (s < 0) c.hi[r] = (c.hi[r]! - 1) | 0;
-  } else if (asz === 4) {
-    c.lo[r] = (c.lo[r]! + delta) | 0;
-    if (c.bits === 64) c.hi[r] = 0;
-  } else {
-    c.lo[r] = (c.lo[r]! & ~0xffff) | ((c.lo[r]! + delta) & 0xffff);
-  }
-}
-
-/** Linear address for a string operand at offset `off` in segment `seg`. */
-function strLin(c: Cpu, seg: number, off: number): number {
-  if (c.bits === 64) {
-    return seg === FS || seg === GS ? c.canon(c.segBase[seg]! + off) : c.canon(off);
-  }
-  return (c.segBase[seg]! + off) >>> 0;
+/** Linear address of a string operand at offset `off` in segment `seg` in 64-bit mode. */
+function strLin64(c: Cpu, seg: number, off: number): number {
+  return seg === FS || seg === GS ? c.canon(c.segBase[seg]! + off) : c.canon(off);
 }
 
 function decCount(c: Cpu, asz: number): void {
@@ -54,30 +32,40 @@ function decCount(c: Cpu, asz: number): void {
 
 function buildString(d: Insn, kind: number, size: number): Op {
   const asz = d.addrSize, rep = d.rep, seg = d.strSeg, next = d.next, sz = szIdx(size);
+  const b64 = d.bits === 64;
+  // Source ([seg:rSI], read) and destination ([ES:rDI], written unless CMPS/SCAS) addresses.
+  const src = (c: Cpu): number => {
+    const off = offOf(c, RSI, asz);
+    return b64 ? strLin64(c, seg, off) : c.segAddr(seg, off, size, false);
+  };
+  const dst = (c: Cpu, write: boolean): number => {
+    const off = offOf(c, RDI, asz);
+    return b64 ? strLin64(c, ES, off) : c.segAddr(ES, off, size, write);
+  };
   const once = (c: Cpu, step: number): void => {
     switch (kind) {
       case MOVS: {
-        const v = readMem(c, strLin(c, seg, offOf(c, RSI, asz)), size);
-        writeMem(c, strLin(c, ES, offOf(c, RDI, asz)), size, v, c.tHi);
+        const v = readMem(c, src(c), size), vh = c.tHi;
+        writeMem(c, dst(c, true), size, v, vh);
         advance(c, RSI, asz, step);
         advance(c, RDI, asz, step);
         return;
       }
       case STOS: {
         const v = getReg(c, RAX, size);
-        writeMem(c, strLin(c, ES, offOf(c, RDI, asz)), size, v, c.tHi);
+        writeMem(c, dst(c, true), size, v, c.tHi);
         advance(c, RDI, asz, step);
         return;
       }
       case LODS: {
-        const v = readMem(c, strLin(c, seg, offOf(c, RSI, asz)), size);
+        const v = readMem(c, src(c), size);
         setReg(c, RAX, size, v, c.tHi);
         advance(c, RSI, asz, step);
         return;
       }
       case CMPS: {
-        const a = readMem(c, strLin(c, seg, offOf(c, RSI, asz)), size), ah = c.tHi;
-        const b = readMem(c, strLin(c, ES, offOf(c, RDI, asz)), size), bh = c.tHi;
+        const a = readMem(c, src(c), size), ah = c.tHi;
+        const b = readMem(c, dst(c, false), size), bh = c.tHi;
         alu(c, CMP, sz, a, ah, b, bh);
         advance(c, RSI, asz, step);
         advance(c, RDI, asz, step);
@@ -85,7 +73,7 @@ function buildString(d: Insn, kind: number, size: number): Op {
       }
       case SCAS: {
         const a = getReg(c, RAX, size), ah = c.tHi;
-        const b = readMem(c, strLin(c, ES, offOf(c, RDI, asz)), size), bh = c.tHi;
+        const b = readMem(c, dst(c, false), size), bh = c.tHi;
         alu(c, CMP, sz, a, ah, b, bh);
         advance(c, RDI, asz, step);
         return;
@@ -93,7 +81,7 @@ function buildString(d: Insn, kind: number, size: number): Op {
       case INS: {
         const port = c.lo[RDX]! & 0xffff;
         checkIo(c, port, size);
-        const lin = strLin(c, ES, offOf(c, RDI, asz));
+        const lin = dst(c, true);
         c.probe(lin, size, 1);
         const v = c.host.ioIn(port, size as 1 | 2 | 4);
         writeMem(c, lin, size, v, 0);
@@ -103,13 +91,28 @@ function buildString(d: Insn, kind: number, size: number): Op {
       default: {
         const port = c.lo[RDX]! & 0xffff;
         checkIo(c, port, size);
-        const v = readMem(c, strLin(c, seg, offOf(c, RSI, asz)), size);
+        const v = readMem(c, src(c), size);
         c.host.ioOut(port, size as 1 | 2 | 4, size === 4 ? v >>> 0 : v);
         advance(c, RSI, asz, step);
       }
     }
   };
   const cond = kind === CMPS || kind === SCAS;
+  if (rep !== 0 && (kind === MOVS || kind === STOS)) {
+    // Runs of elements within TLB-mapped RAM pages go in bulk (string_bulk.ts), the rest one
+    // element at a time; both leave the same memory, registers and faults.
+    const movs = kind === MOVS;
+    return (c) => {
+      const step = (c.eflags & FLAG_DF) ? -size : size;
+      for (let n = countOf(c, asz); n !== 0; n = countOf(c, asz)) {
+        if ((movs ? bulkMovs(c, seg, size, asz, n) : bulkStos(c, size, asz, n)) === 0) {
+          once(c, step);
+          decCount(c, asz);
+        }
+      }
+      c.rip = next;
+    };
+  }
   return (c) => {
     const step = (c.eflags & FLAG_DF) ? -size : size;
     if (rep === 0) once(c, step);

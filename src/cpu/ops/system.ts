@@ -5,7 +5,7 @@
  */
 
 import { Code, Mnemonic } from "iced-x86";
-import { ABORT, type Cpu, type Op } from "../cpu.ts";
+import { ABORT, type Cpu, type Op, WALK_READ } from "../cpu.ts";
 import { cpuidModel } from "../cpuid.ts";
 import { type Insn, K_IMM, K_REG, RC_DR, RC_SEG } from "../insn.ts";
 import { readMsr, writeMsr } from "../msr.ts";
@@ -756,11 +756,16 @@ function privNop(d: Insn): Op {
   };
 }
 
-function touchNop(d: Insn): Op {
-  // clflush & co.: the address must be valid (they fault like a byte load).
-  const ea = d.mem !== null ? eaOf(d) : null, next = d.next;
+/**
+ * CLFLUSH, CLFLUSHOPT, CLWB: checked like a byte load (segment, canonical form, paging and VTL
+ * rights; the translation cached and accessed bits set exactly as a read would) but nothing is
+ * read, so a device behind the address sees no access.
+ */
+function cacheLineOp(d: Insn): Op {
+  const ea = eaOf(d), next = d.next;
   return (c) => {
-    if (ea !== null) c.read8(ea(c));
+    const lin = ea(c);
+    if (c.cachedAddr(lin, false) < 0) c.translate(lin, WALK_READ, true);
     c.rip = next;
   };
 }
@@ -823,7 +828,7 @@ define([
   Mnemonic.Endbr64,
   Mnemonic.Endbr32,
 ], nop);
-define([Mnemonic.Clflush, Mnemonic.Clflushopt, Mnemonic.Clwb], touchNop);
+define([Mnemonic.Clflush, Mnemonic.Clflushopt, Mnemonic.Clwb], cacheLineOp);
 // Prefetches are hints: they never fault and have no architectural effect (SDM PREFETCHh:
 // "does not affect program behavior"), whatever the address (Linux prefetches NULL + offset).
 define([
