@@ -17,6 +17,8 @@ import {
   FLAG_IF,
   FLAG_IOPL,
   FLAG_NT,
+  FLAG_VIF,
+  FLAG_VIP,
   FLAG_VM,
   FS,
   GS,
@@ -350,13 +352,13 @@ Deno.test("IRETD to CPL 0 with VM = 1 and EIP beyond 0xFFFF raises #GP(0) at CPL
   });
 });
 
-Deno.test("IRETQ in IA-32e mode ignores VM in the popped RFLAGS", () => {
+Deno.test("IRETQ at CPL 0 in IA-32e mode ignores VM in the popped RFLAGS, loads VIF and VIP", () => {
   const t = makeCpu(4 << 20);
   const { cpu, mem } = t;
   enterLongMode(cpu, 0x100000);
   setGdt(t, GDT, [[0, 0], code64(0), data32(0)]);
   const sp = 0x9000;
-  [0x20010, 0x08, FLAG_VM | IOPL3 | 2, 0x9800, 0x10].forEach((v, i) =>
+  [0x20010, 0x08, FLAG_VM | FLAG_VIF | FLAG_VIP | IOPL3 | 2, 0x9800, 0x10].forEach((v, i) =>
     mem.dv.setUint32(sp + i * 8, v, true)
   );
   mem.u8.set([0x48, 0xcf], 0x20000);
@@ -365,7 +367,7 @@ Deno.test("IRETQ in IA-32e mode ignores VM in the popped RFLAGS", () => {
   cpu.run(1);
   assert.deepEqual(t.host.exceptions, []);
   assert.equal(cpu.rip, 0x20010);
-  assert.equal(cpu.getRflags(), IOPL3 | 2);
+  assert.equal(cpu.getRflags(), FLAG_VIF | FLAG_VIP | IOPL3 | 2);
   assert.equal(cpu.bits, 64);
   assert.equal(cpu.cpl, 0);
 });
