@@ -63,6 +63,7 @@ import {
 import { hiOf, isCanonicalNum, TWO32 } from "./u64.ts";
 import { descAttr, descBase, descLimit } from "./descriptor.ts";
 import { interruptTask } from "./task.ts";
+import { nullV86DataSegments, pushV86DataSegments } from "./v86.ts";
 
 /** A pre-bound instruction. */
 export type Op = (c: Cpu) => void;
@@ -1704,6 +1705,9 @@ export class Cpu {
     const sel = w0 >>> 16;
     const offset = ((w1 & 0xffff0000) | (w0 & 0xffff)) >>> 0;
     const newDpl = this.#gateTarget(sel, ext, false);
+    // Out of virtual-8086 mode only to a ring-0 non-conforming segment (conforming: newDpl = 3).
+    const v86 = (this.eflags & FLAG_VM) !== 0;
+    if (v86 && newDpl !== 0) this.raise(VEC_GP, (sel & ~3) + ext);
     const csLo = this.tLo, csHi = this.tHi;
     const flags = this.getRflags();
     const oldCs = this.segSel[CS]!, oldSs = this.segSel[SS]!;
@@ -1722,9 +1726,12 @@ export class Cpu {
         (ss & 3) !== newDpl || ((sh >>> 13) & 3) !== newDpl || (sh & 0x1a00) !== 0x1200
       ) this.raise(VEC_TS, ssErr);
       if (!(sh & 0x8000)) this.raise(VEC_SS, ssErr);
+      // Leaving virtual-8086 mode: SS is loaded from its descriptor, the pushes are CPL 0's.
+      if (v86) this.eflags &= ~FLAG_VM;
       this.loadSeg(SS, ss, newDpl);
       this.lo[RSP] = esp;
       this.#setCs(sel, newDpl, csLo, csHi);
+      if (v86) pushV86DataSegments(this);
       this.push32(oldSs);
       this.push32(oldEsp);
     } else {
@@ -1734,6 +1741,7 @@ export class Cpu {
     this.push32(oldCs);
     this.push32(retRip);
     if (hasErr) this.push32(err);
+    if (v86) nullV86DataSegments(this);
     this.eflags &= ~(FLAG_TF | FLAG_NT | FLAG_RF | FLAG_VM);
     if (type === 0xe) this.eflags &= ~FLAG_IF;
     this.rip = offset;

@@ -1,9 +1,10 @@
 /**
  * Hardware task switching (SDM Vol. 3A chapter 7): far JMP/CALL to a TSS descriptor or a task
  * gate, INT n / exceptions / interrupts through a task gate in the IDT, IRET with EFLAGS.NT = 1.
- * 32-bit and 16-bit TSSes; virtual-8086 tasks (EFLAGS.VM = 1 in the new TSS) are refused with
- * #TS, and the TSS T (debug trap) flag is ignored. In IA-32e mode there are no task switches: the
- * callers raise #GP.
+ * 32-bit and 16-bit TSSes; a new task whose EFLAGS image has VM = 1 runs in virtual-8086 mode
+ * (its segment registers loaded real-mode style, no descriptor checks), and an outgoing
+ * virtual-8086 task is saved with VM = 1. The TSS T (debug trap) flag is ignored. In IA-32e mode
+ * there are no task switches: the callers raise #GP.
  *
  * A switch first checks everything that can be checked without changing state (the new TSS
  * descriptor and limit, the old TSS limit) and reads the new TSS; then it commits (saves the old
@@ -45,6 +46,7 @@ import {
   VEC_SS,
   VEC_TS,
 } from "./regs.ts";
+import { loadV86Segments } from "./v86.ts";
 
 /** What started a task switch (SDM Table 7-2: busy bit, NT and link handling differ). */
 export const TASK_JMP = 0, TASK_CALL = 1, TASK_IRET = 2, TASK_INT = 3;
@@ -231,7 +233,6 @@ export function switchTasks(
   const segs: number[] = [];
   for (let s = 0; s < nl.nSegs; s++) segs.push(c.sysRead32(base + nl.segs + s * w) & 0xffff);
   const ldt = c.sysRead32(base + nl.ldt) & 0xffff;
-  if (eflags & FLAG_VM) c.raise(VEC_TS, err); // virtual-8086 tasks are not supported
 
   // Commit: save the outgoing task.
   const ow = ol.width;
@@ -275,6 +276,11 @@ export function switchTasks(
 
   // Validate and load LDTR, CS, SS and the data segment registers (SDM Table 7-1).
   loadLdt(c, ldt, ext);
+  if (eflags & FLAG_VM) {
+    loadV86Segments(c, segs); // a virtual-8086 task (only a 32-bit TSS holds VM)
+    c.saveFar();
+    return;
+  }
   const cs = segs[CS]!, csErr = (cs & ~3) + ext;
   if ((cs & ~3) === 0 || c.readDescriptor(cs) === null) c.raise(VEC_TS, csErr);
   const cpl = cs & 3;

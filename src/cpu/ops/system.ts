@@ -35,6 +35,8 @@ import {
   FLAG_NT,
   FLAG_RF,
   FLAG_TF,
+  FLAG_VIF,
+  FLAG_VIP,
   FLAG_VM,
   FS,
   GS,
@@ -60,6 +62,7 @@ import {
   setPoppedSp,
 } from "../gates.ts";
 import { returnTask } from "../task.ts";
+import { iretInV86, iretToV86 } from "../v86.ts";
 import { hiOf, isCanonical, isCanonicalNum, TWO32 } from "../u64.ts";
 import {
   descAttr,
@@ -458,14 +461,14 @@ function buildStrSldt(d: Insn, tr: boolean): Op {
   if (dst.kind === K_REG) {
     const r = dst.reg, size = dst.size;
     return (c) => {
-      if (!(c.cr0 & CR0_PE)) c.raise(VEC_UD);
+      if (!(c.cr0 & CR0_PE) || (c.eflags & FLAG_VM)) c.raise(VEC_UD);
       setReg(c, r, size, c.segSel[seg]!, 0);
       c.rip = next;
     };
   }
   const ea = eaOf(d);
   return (c) => {
-    if (!(c.cr0 & CR0_PE)) c.raise(VEC_UD);
+    if (!(c.cr0 & CR0_PE) || (c.eflags & FLAG_VM)) c.raise(VEC_UD);
     c.write16(ea(c), c.segSel[seg]!);
     c.rip = next;
   };
@@ -505,6 +508,8 @@ function buildInt(d: Insn, vec: number): Op {
       return;
     }
     if (vec === VEC_OF && c.bits === 64) c.raise(VEC_UD);
+    // INT n (not INT3, INTO or INT1) is IOPL-sensitive in virtual-8086 mode.
+    if (vec < 0 && (c.eflags & FLAG_VM) && (c.eflags & FLAG_IOPL) !== FLAG_IOPL) c.raise(VEC_GP, 0);
     if (vec === VEC_DB) c.icebp(next);
     else c.softwareInterrupt(v, next);
     c.brk = true;
@@ -521,6 +526,16 @@ function buildIret(d: Insn): Op {
       const keep = size === 2 ? 0xffff0000 : 0;
       c.setRflags((c.getRflags() & keep) | (fl & ~keep));
       c.updateMode();
+      c.brk = true;
+      return;
+    }
+    if (c.eflags & FLAG_VM) {
+      c.saveFar();
+      try {
+        iretInV86(c, size);
+      } catch (e) {
+        c.undoFar(e);
+      }
       c.brk = true;
       return;
     }
@@ -545,6 +560,11 @@ function buildIret(d: Insn): Op {
         : size === 4
         ? ipLo >>> 0
         : ipLo & 0xffff;
+      if (size === 4 && (fl & FLAG_VM) && c.cpl === 0 && !c.longMode) {
+        iretToV86(c, rip, cs, fl);
+        c.brk = true;
+        return;
+      }
       checkReturnCs(c, cs);
       const csLo = c.tLo, csHi = c.tHi;
       const newCpl = cs & 3, oldCpl = c.cpl;
@@ -562,9 +582,10 @@ function buildIret(d: Insn): Op {
       c.commitSeg(CS, cs, csLo, csHi);
       c.updateMode();
       c.checkFarTarget(rip);
-      // Flags: IOPL only at CPL0, IF only if CPL <= IOPL.
+      // Flags: IOPL, VIF and VIP only at CPL 0, IF only if CPL <= IOPL; never VM (IA-32e mode
+      // ignores it, a legacy return to virtual-8086 mode is handled above).
       let mask = 0x257fd5 | FLAG_TF | FLAG_NT | FLAG_AC | FLAG_RF | 0x200000;
-      if (oldCpl === 0) mask |= FLAG_IOPL | FLAG_IF | FLAG_VM;
+      if (oldCpl === 0) mask |= FLAG_IOPL | FLAG_IF | FLAG_VIF | FLAG_VIP;
       else if (oldCpl <= ((c.eflags & FLAG_IOPL) >>> 12)) mask |= FLAG_IF;
       if (size === 2) mask &= 0xffff;
       const cur = c.getRflags();
