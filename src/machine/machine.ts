@@ -726,6 +726,9 @@ export class Machine {
       h.words(c.xmm);
       const ftw = fullTagWord(c.ftwAbridged, c.fpr); // the architectural FTW, as FSTENV stores it
       h.words([c.mxcsr, c.fcw, c.fsw, ftw, c.cr2 | 0, Math.floor(c.cr2 / 4294967296) | 0]);
+      // The last x87 instruction's opcode and pointers (FSTENV/FXSAVE store them).
+      h.words([c.fop, c.fip | 0, Math.floor(c.fip / 4294967296) | 0]);
+      h.words([c.fdp | 0, Math.floor(c.fdp / 4294967296) | 0]);
       h.words(c.fpr);
       saveContext(c, ctx);
       hashContext(h, ctx);

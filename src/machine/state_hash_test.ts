@@ -106,3 +106,19 @@ for (const [name, change] of Object.entries(CHANGES)) {
 Deno.test("state hash: two fresh machines hash equal", () => {
   assert.equal(machine().stateHash(), machine().stateHash());
 });
+
+const X87_POINTERS: Record<string, (vp: Vp) => void> = {
+  fop: (vp) => void (vp.cpu.fop = 0x1d9),
+  fip: (vp) => void (vp.cpu.fip = 0x1234),
+  "fip high half": (vp) => void (vp.cpu.fip = 2 ** 40),
+  fdp: (vp) => void (vp.cpu.fdp = 0x5678),
+  "fdp high half": (vp) => void (vp.cpu.fdp = 2 ** 40),
+};
+
+for (const [name, change] of Object.entries(X87_POINTERS)) {
+  Deno.test(`state hash: the x87 ${name} (stored by FSTENV/FXSAVE) is hashed`, () => {
+    const m = machine();
+    change(m.vps[1]!);
+    assert.notEqual(m.stateHash(), machine().stateHash());
+  });
+}
