@@ -30,6 +30,7 @@ const CHECKS: Record<string, number> = {
   "vsm-register-intercepts-kvm-rfc": 41,
   "vsm-isolation": 42,
   "vsm-hv-extras": 130,
+  "vsm-install-intercept": 35,
 };
 
 /** Events of one kind. */
@@ -202,6 +203,19 @@ const EXTRA_CHECKS: Record<string, (events: TraceEvent[]) => void> = {
       "HvCallSignalEvent/HV_STATUS_INVALID_SYNIC_STATE": 3,
       "HvCallSignalEvent/HV_STATUS_SUCCESS": 6,
     });
+  },
+  "vsm-install-intercept": (events) => {
+    // IN, OUT and REP OUTSB: three I/O-port intercept messages, no memory faults.
+    assert.deepEqual(checkFaults(events, 0), []);
+    assert.deepEqual(sint0Messages(events), { "0x80010000/delivered": 3 });
+    // The two interrupts VTL1 asserted were taken by VTL0, named after the hypercall.
+    const asserted = ofKind(events, "interrupt").filter((e) =>
+      e.source === "assert_virtual_interrupt"
+    );
+    assert.deepEqual(asserted.map((e) => [e.vp, e.vtl, e.vector, e.target_vtl]), [
+      [0, 0, 0x61, 0],
+      [0, 0, 0x61, 0],
+    ]);
   },
   "vsm-isolation": (events) => {
     // One vtl_fault per memory attempt, none for the attempts VTL1 resolved by retrying.

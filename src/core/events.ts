@@ -101,7 +101,11 @@ export const EVENT_KINDS = {
     doc: "an interrupt was delivered to the guest through its IDT",
     fields: [
       f("vector", "u", "vector"),
-      f("source", "str", "lapic_timer | ipi | ioapic | sint | stimer | vina | pic | ext"),
+      f(
+        "source",
+        "str",
+        "lapic_timer | ipi | ioapic | sint | stimer | vina | pic | ext | assert_virtual_interrupt",
+      ),
       f("target_vtl", "u", "VTL whose interrupt controller delivered it"),
       f("preempted", "bool", "true when it forced a switch to a higher VTL"),
     ],

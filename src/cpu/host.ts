@@ -69,6 +69,12 @@ export interface CpuHost {
    */
   interceptCrWrite?(cr: number, lo: number, hi: number): boolean;
   interceptMsrWrite?(index: number, lo: number, hi: number): boolean;
+  /**
+   * Optional I/O intercepts: IN/OUT/INS/OUTS to `port` (after the I/O permission check, before
+   * any access); true abandons the instruction without side effects. `write`: OUT/OUTS;
+   * `string`: INS/OUTS; `rep`: with a REP prefix.
+   */
+  interceptIo?(port: number, size: number, write: boolean, string: boolean, rep: boolean): boolean;
   /** Optional: a WRMSR to IA32_TSC changed this context's TSC offset. */
   tscWritten?(): void;
 }

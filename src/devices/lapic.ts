@@ -26,6 +26,20 @@ const LVT_MASKED = 1 << 16;
 const TIMER_PERIODIC = 1 << 17;
 const TIMER_TSC_DEADLINE = 2 << 17;
 
+/**
+ * Whether logical destination `dest` names local APIC `l` (SDM 11.6.2.2): x2APIC cluster
+ * (`x2`), else the xAPIC flat or cluster model of its DFR.
+ */
+export function logicalMatch(l: Lapic, dest: number, x2: boolean): boolean {
+  if (x2) {
+    const ldr = l.read(REG_LDR);
+    return (ldr >>> 16) === (dest >>> 16) && ((ldr & dest) & 0xffff) !== 0;
+  }
+  const ldr = l.ldr >>> 24;
+  if ((l.dfr >>> 28) === 0xf) return (ldr & dest) !== 0; // flat model
+  return (ldr >>> 4) === (dest >>> 4) && ((ldr & dest) & 0xf) !== 0; // cluster model
+}
+
 /** What the APIC needs from the platform. */
 export interface LapicEnv {
   /** Current global instruction count. */

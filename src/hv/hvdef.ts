@@ -223,8 +223,35 @@ export const HYPERCALL_PAGE_VTL_RETURN_32 = 0x1b;
 export const HvMessageTypeNone = 0x00000000;
 export const HvMessageTypeGpaIntercept = 0x80000001;
 export const HvMessageTypeTimerExpired = 0x80000010;
+export const HvMessageTypeX64IoPortIntercept = 0x80010000;
 export const HvMessageTypeMsrIntercept = 0x80010001;
 export const HvMessageTypeRegisterIntercept = 0x80010006;
+
+/** sizeof(HV_X64_IO_PORT_INTERCEPT_MESSAGE) (OpenVMM `HvX64IoPortInterceptMessage`). */
+export const HV_X64_IO_PORT_INTERCEPT_MESSAGE_SIZE = 128;
+
+// ---- Intercepts (TLFS hv_intercept_type, hv_intercept_parameters; spec §6) -------------------
+
+/** HV_INTERCEPT_TYPE values (TLFS-md `hv_intercept_type.md`, OpenVMM `HvInterceptType`). */
+export const HvInterceptTypeX64IoPort = 0x00000000;
+export const HvInterceptTypeX64Msr = 0x00000001;
+export const HvInterceptTypeX64Cpuid = 0x00000002;
+export const HvInterceptTypeException = 0x00000003;
+export const HvInterceptTypeX64IoPortRange = 0x00000011;
+/** HV_INTERCEPT_ACCESS_TYPE_MASK bits (TLFS-md `hv_intercept_access_type_mask.md`). */
+export const HV_INTERCEPT_ACCESS_MASK_READ = 0x01;
+export const HV_INTERCEPT_ACCESS_MASK_WRITE = 0x02;
+export const HV_INTERCEPT_ACCESS_MASK_EXECUTE = 0x04;
+
+// ---- Virtual interrupts (TLFS hv_interrupt_control, hv_interrupt_type) ----------------------
+
+/** HV_INTERRUPT_TYPE (x64) values (TLFS-md `hv_interrupt_type.md`, OpenVMM `HvInterruptType`). */
+export const HvX64InterruptTypeFixed = 0x0000;
+export const HvX64InterruptTypeLowestPriority = 0x0001;
+export const HvX64InterruptTypeNmi = 0x0004;
+/** HV_X64_INTERRUPT_CONTROL bits 63:32 (the high dword): LevelTriggered, LogicalDestinationMode. */
+export const HV_INTERRUPT_CONTROL_LEVEL_TRIGGERED = 0x1;
+export const HV_INTERRUPT_CONTROL_LOGICAL_DESTINATION_MODE = 0x2;
 
 // ---- Feature bits (CPUID 0x40000003, TLFS §2.4 feature-discovery; spec §7.5) -----------------
 

@@ -227,6 +227,13 @@ export class Partition {
   readonly referenceTsc: ReferenceTscPage;
   /** The configured SynIC connections by HV_CONNECTION_ID. */
   readonly connections: ReadonlyMap<number, HvConnection>;
+  /**
+   * I/O-port intercepts installed by each VTL with HvCallInstallIntercept (io_intercepts.ts):
+   * port → HV_INTERCEPT_ACCESS_TYPE_MASK (read 1, write 2). Partition-wide, as in OpenVMM.
+   */
+  readonly ioIntercepts: Map<number, number>[];
+  /** Entries in all of `ioIntercepts` (0: the I/O path does not look). */
+  ioInterceptCount = 0;
 
   constructor(mem: GuestMemory, config: HvConfig, emitter: Emitter) {
     this.mem = mem;
@@ -242,6 +249,16 @@ export class Partition {
     this.referenceTscGpn = new VtlArray(this.vtlCount, () => -1);
     this.referenceTsc = new ReferenceTscPage(config.tscHz);
     this.connections = new Map(config.connections.map((c) => [c.id, c]));
+    this.ioIntercepts = Array.from({ length: this.vtlCount }, () => new Map());
+  }
+
+  /** Sets (mask ≠ 0) or removes (0) VTL `vtl`'s I/O intercept on `port`. */
+  setIoIntercept(vtl: Vtl, port: number, mask: number): void {
+    const m = this.ioIntercepts[vtl]!;
+    this.ioInterceptCount -= m.size;
+    if (mask === 0) m.delete(port);
+    else m.set(port, mask);
+    this.ioInterceptCount += m.size;
   }
 
   get maxVtl(): number {
@@ -407,6 +424,12 @@ export class Partition {
       for (const m of a.values()) w.push(m[0], m[1]);
     }
     w.push(this.referenceTsc.sequence);
+    // Installed I/O intercepts (none in most runs: nothing is added then).
+    if (this.ioInterceptCount > 0) {
+      for (const [v, m] of this.ioIntercepts.entries()) {
+        for (const port of [...m.keys()].sort((x, y) => x - y)) w.push(v, port, m.get(port)!);
+      }
+    }
     return w;
   }
 

@@ -24,6 +24,7 @@ import { Uart16550 } from "../devices/uart16550.ts";
 import { buildAcpiTables } from "../devices/acpi.ts";
 import { FwCfg } from "../devices/fw_cfg.ts";
 import { Ioapic, IOAPIC_BASE, IOAPIC_SIZE } from "../devices/ioapic.ts";
+import { logicalMatch } from "../devices/lapic.ts";
 import { type ApicMessage, DM_EXTINT, DM_FIXED, DM_LOWEST, IsaIrqRouter } from "../devices/irq.ts";
 import { PciHost } from "../devices/pci.ts";
 import { Pic8259 } from "../devices/pic8259.ts";
@@ -452,7 +453,7 @@ export class Machine {
         : shorthand === 3
         ? !self
         : logical
-        ? this.#logicalMatch(vp.hv.lapics.get(vtl), dest, x2)
+        ? logicalMatch(vp.hv.lapics.get(vtl), dest, x2)
         : dest === vp.index || dest === (x2 ? 0xffffffff : 0xff);
       if (!hit || !vp.hv.isEnabled(vtl)) continue;
       switch (mode) {
@@ -474,16 +475,6 @@ export class Machine {
       }
     }
     lowest?.hv.lapics.get(vtl).accept(vector, false, "ipi");
-  }
-
-  #logicalMatch(l: import("../devices/lapic.ts").Lapic, dest: number, x2: boolean): boolean {
-    if (x2) {
-      const ldr = l.read(0x0d);
-      return (ldr >>> 16) === (dest >>> 16) && ((ldr & dest) & 0xffff) !== 0;
-    }
-    const ldr = l.ldr >>> 24;
-    if ((l.dfr >>> 28) === 0xf) return (ldr & dest) !== 0; // flat model
-    return (ldr >>> 4) === (dest >>> 4) && ((ldr & dest) & 0xf) !== 0; // cluster model
   }
 
   /**
@@ -517,7 +508,7 @@ export class Machine {
   #ioapicDeliver(m: ApicMessage): void {
     const targets = this.vps.filter((vp) => {
       const l = vp.hv.lapics.get(Vtl0);
-      if (m.destMode === 1) return this.#logicalMatch(l, m.dest, l.x2apic);
+      if (m.destMode === 1) return logicalMatch(l, m.dest, l.x2apic);
       return m.dest === 0xff || m.dest === l.id;
     });
     if (m.deliveryMode === DM_EXTINT) {

@@ -16,6 +16,7 @@ import { hvCpuid } from "../hv/cpuid.ts";
 import { isSynthMsr, readSynthMsr, referenceTime, writeSynthMsr } from "../hv/msrs.ts";
 import { SynIC, type SynicEnv } from "../hv/synic.ts";
 import { crWriteIntercepted, msrWriteIntercepted } from "../hv/register_intercepts.ts";
+import { ioIntercepted } from "../hv/io_intercepts.ts";
 import { tlbWaitOver } from "../hv/hypercalls/flush.ts";
 import { checkVina, takePreempted } from "../hv/vsm.ts";
 import { eoiAssistAck, eoiAssistSync } from "../hv/eoi_assist.ts";
@@ -224,6 +225,10 @@ export class Vp implements CpuHost {
 
   interceptMsrWrite(index: number, lo: number, hi: number): boolean {
     return msrWriteIntercepted(this.machine.partition, this.hv, index, lo, hi);
+  }
+
+  interceptIo(port: number, size: number, write: boolean, string: boolean, rep: boolean): boolean {
+    return ioIntercepted(this.machine.partition, this.hv, port, size, write, string, rep);
   }
 
   onShutdown(reason: string): void {

@@ -14,7 +14,7 @@ import type { Insn } from "../insn.ts";
 import { getReg, readMem, setReg, szIdx, writeMem } from "../operands.ts";
 import { ES, FLAG_DF, FS, GS, RAX, RCX, RDI, RDX, RSI } from "../regs.ts";
 import { alu, CMP } from "./alu.ts";
-import { checkIo } from "./system.ts";
+import { abandon, checkIo } from "./system.ts";
 import { define } from "./registry.ts";
 import { sseForm } from "./sse_util.ts";
 import { advance, bulkMovs, bulkStos, countOf, offOf } from "./string_bulk.ts";
@@ -113,7 +113,7 @@ function buildString(d: Insn, kind: number, size: number): Op {
       c.rip = next;
     };
   }
-  return (c) => {
+  const run: Op = (c) => {
     const step = (c.eflags & FLAG_DF) ? -size : size;
     if (rep === 0) once(c, step);
     else {
@@ -125,6 +125,17 @@ function buildString(d: Insn, kind: number, size: number): Op {
     }
     c.rip = next;
     if (kind === INS || kind === OUTS) c.exitReq = true;
+  };
+  if (kind !== INS && kind !== OUTS) return run;
+  return (c) => {
+    if (rep === 0 || offOf(c, RCX, asz) !== 0) {
+      // A higher VTL's I/O intercept (CpuHost.interceptIo): after the permission check, before
+      // the first element; a zero-count REP accesses no port.
+      const port = c.lo[RDX]! & 0xffff;
+      checkIo(c, port, size);
+      if (c.host.interceptIo?.(port, size, kind === OUTS, true, rep !== 0)) abandon(c);
+    }
+    run(c);
   };
 }
 

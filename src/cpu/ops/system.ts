@@ -104,6 +104,7 @@ function buildIn(d: Insn): Op {
   return (c) => {
     const port = fixed >= 0 ? fixed : c.lo[RDX]! & 0xffff;
     checkIo(c, port, size);
+    if (c.host.interceptIo?.(port, size, false, false, false)) abandon(c);
     const v = c.host.ioIn(port, size);
     setReg(c, RAX, size, v, 0);
     c.rip = next;
@@ -117,6 +118,7 @@ function buildOut(d: Insn): Op {
   return (c) => {
     const port = fixed >= 0 ? fixed : c.lo[RDX]! & 0xffff;
     checkIo(c, port, size);
+    if (c.host.interceptIo?.(port, size, true, false, false)) abandon(c);
     const v = size === 4 ? c.lo[RAX]! >>> 0 : c.lo[RAX]! & (size === 1 ? 0xff : 0xffff);
     // RIP still points at the OUT while the device sees it (event positions name the OUT).
     c.host.ioOut(port, size, v);
@@ -211,7 +213,7 @@ function buildRdmsr(d: Insn): Op {
  * An intercepted instruction does not retire: it is abandoned (no icount, RIP unchanged) and
  * the host's deferred work (entering the owning VTL) runs once it has been unwound.
  */
-function abandon(c: Cpu): never {
+export function abandon(c: Cpu): never {
   c.abortRip = c.rip;
   c.exitReq = true;
   throw ABORT;

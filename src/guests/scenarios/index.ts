@@ -14,6 +14,7 @@ import { buildVsmRegisters } from "./vsm_registers.ts";
 import { buildVsmNegative } from "./vsm_negative.ts";
 import { buildVsmSmp } from "./vsm_smp.ts";
 import { buildVsmHvExtras } from "./vsm_hv_extras.ts";
+import { buildVsmInstallIntercept } from "./vsm_install_intercept.ts";
 
 export const SCENARIOS: Record<string, () => BuiltinGuest> = {
   "vsm-basics": buildVsmBasics,
@@ -29,5 +30,6 @@ export const SCENARIOS: Record<string, () => BuiltinGuest> = {
   "vsm-negative": buildVsmNegative,
   "vsm-smp": buildVsmSmp,
   "vsm-hv-extras": buildVsmHvExtras,
+  "vsm-install-intercept": buildVsmInstallIntercept,
   ...CPU_TESTS,
 };

@@ -18,7 +18,8 @@
  *   assist page at 0x70 (VsmPartitionConfig.InterceptPage, spec §5.3).
  * - An intercept is then resolved as VTL0 asked in V.act (ACT flags): probe a VTL0 register,
  *   relax the page's protection (retry), set a register, emulate an intercepted CR/MSR write,
- *   inject an exception with HvRegisterPendingEvent0, skip the instruction (RIP += length).
+ *   run the scenario's own handler (`onIntercept`), inject an exception with
+ *   HvRegisterPendingEvent0, skip the instruction (RIP += length).
  *
  * Memory: VTL1's hypercall input/output pages and the monitor's variables and message copy live
  * at fixed scratch addresses (not in the image, so writing them does not invalidate decoded
@@ -122,6 +123,12 @@ export const ACT = {
   EMU_CR: 0x10,
   /** Emulate an MsrIntercept: SetVpRegisters(VTL0, V.actName = RDX:RAX from the message). */
   EMU_MSR: 0x20,
+  /**
+   * Run the scenario's `onIntercept` code. The shared GPRs VTL0 gets back are saved on VTL1's
+   * stack at [rsp + SAVED.reg] there: changing a slot changes VTL0's register (RAX/RCX reach
+   * VTL0 through VtlReturnX64Rax/Rcx). It must leave the OR of its hypercall statuses in eax.
+   */
+  CUSTOM: 0x100,
   /** HvRegisterPendingEvent0 of VTL0 = V.actEvLo (bits 63:0), V.actEvHi (127:64). */
   INJECT: 0x04,
   /** VTL0 RIP = message RIP + V.actLen (or the message's instruction length when 0). */
@@ -129,6 +136,9 @@ export const ACT = {
   /** Leave the message in SIM slot 0 (do not free the slot): the next one queues behind it. */
   KEEP: 0x80,
 } as const;
+
+/** Where `onIntercept` code finds VTL0's saved shared GPRs: [rsp + SAVED.reg] (pushAll order). */
+export const SAVED = { rax: 112, rbx: 104, rcx: 96, rdx: 88, rsi: 80, rdi: 72 } as const;
 
 /** Built-in requests (V.req). Scenario requests use numbers ≥ 100. */
 export const REQ = {
@@ -176,6 +186,7 @@ export class Monitor {
   readonly k: Kit;
   readonly #handlers: [number, () => void][] = [];
   #init: () => void = () => {};
+  #onIntercept: () => void = () => {};
   /** VTL1 subroutines (bound by emit()). */
   readonly setRegSub: Label;
   readonly getRegSub: Label;
@@ -191,6 +202,12 @@ export class Monitor {
   /** Scenario code run once in VTL1 after the monitor's own set-up (first VTL call). */
   init(body: () => void): this {
     this.#init = body;
+    return this;
+  }
+
+  /** Scenario code run in VTL1 for intercepts armed with ACT.CUSTOM (see ACT.CUSTOM). */
+  onIntercept(body: () => void): this {
+    this.#onIntercept = body;
     return this;
   }
 
@@ -576,6 +593,7 @@ export class Monitor {
       a.or(r14, rax).mov(r13, qword(V.actName)).xor(ebx, ebx).mov(r15, 0x10);
       a.call(this.setRegSub);
     });
+    step(ACT.CUSTOM, () => this.#onIntercept());
     step(ACT.INJECT, () => {
       a.mov(r13, REG.PENDING_EVENT0).mov(r14, qword(V.actEvLo)).mov(rbx, qword(V.actEvHi));
       a.mov(r15, 0x10).call(this.setRegSub);

@@ -11,3 +11,5 @@ import "./flush.ts";
 import "./synthetic_cluster_ipi.ts";
 import "./signal_event.ts";
 import "./post_message.ts";
+import "./install_intercept.ts";
+import "./assert_virtual_interrupt.ts";
