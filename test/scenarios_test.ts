@@ -16,6 +16,7 @@ import { ISOLATION_FAULTS } from "../src/guests/scenarios/vsm_isolation.ts";
 const CHECKS: Record<string, number> = {
   "vsm-basics": 35,
   "cpu-exceptions": 95,
+  "cpu-legacy": 64,
   "cpu-modes": 129,
   "cpu-paging": 66,
   "vsm-interrupts": 57,

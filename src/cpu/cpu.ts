@@ -62,7 +62,7 @@ import {
 } from "./regs.ts";
 import { hiOf, isCanonicalNum, TWO32 } from "./u64.ts";
 import { descAttr, descBase, descLimit } from "./descriptor.ts";
-import { interruptTask } from "./task.ts";
+import { interruptTask, tssStack } from "./task.ts";
 import { nullV86DataSegments, pushV86DataSegments } from "./v86.ts";
 
 /** A pre-bound instruction. */
@@ -376,6 +376,14 @@ export class Cpu {
   /** Recomputes derived mode fields after CR0/EFER/CS changes; flushes caches as needed. */
   updateMode(): void {
     this.longMode = (this.efer & EFER_LMA) !== 0;
+    // RFLAGS.VM only means something in legacy protected mode: IA-32e mode has no virtual-8086
+    // mode and real mode cannot set VM (a VMX entry with VM = 1 and IA-32e mode or CR0.PE = 0
+    // fails, SDM Vol. 3C §26.3.1.4). State loaded from outside (Hyper-V registers and initial
+    // contexts, VTL switches, loaders) may still combine them: VM is cleared, so that the CPU
+    // runs in the mode CR0 and EFER select instead of a user-mode 16-bit hybrid.
+    if ((this.eflags & FLAG_VM) && (this.longMode || !(this.cr0 & CR0_PE))) {
+      this.eflags &= ~FLAG_VM;
+    }
     const attr = this.segAttr[CS]!;
     let bits: 16 | 32 | 64;
     if (!(this.cr0 & CR0_PE)) bits = 16;
@@ -1694,16 +1702,18 @@ export class Cpu {
     const w0 = this.sysRead64(this.idtBase + vec * 8), w1 = this.tHi;
     const type = (w1 >>> 8) & 0x1f;
     const dpl = (w1 >>> 13) & 3;
-    // 16-bit interrupt and trap gates (6, 7) are not supported.
-    if (type !== 0xe && type !== 0xf && type !== 5) this.raise(VEC_GP, vec * 8 + 2 + ext);
+    // Interrupt and trap gates, 16-bit (6, 7) or 32-bit (0xe, 0xf), and task gates (5).
+    if ((type & 0x16) !== 6 && type !== 5) this.raise(VEC_GP, vec * 8 + 2 + ext);
     if (soft && dpl < this.cpl) this.raise(VEC_GP, vec * 8 + 2);
     if (!(w1 & 0x8000)) this.raise(VEC_NP, vec * 8 + 2 + ext);
     if (type === 5) {
       interruptTask(this, w0, ext, hasErr, err, retRip);
       return;
     }
+    // A 16-bit gate pushes a 16-bit frame (FLAGS, CS, IP; SS, SP) and jumps to a 16-bit offset.
+    const size = type & 8 ? 4 : 2;
     const sel = w0 >>> 16;
-    const offset = ((w1 & 0xffff0000) | (w0 & 0xffff)) >>> 0;
+    const offset = size === 4 ? ((w1 & 0xffff0000) | (w0 & 0xffff)) >>> 0 : w0 & 0xffff;
     const newDpl = this.#gateTarget(sel, ext, false);
     // Out of virtual-8086 mode only to a ring-0 non-conforming segment (conforming: newDpl = 3).
     const v86 = (this.eflags & FLAG_VM) !== 0;
@@ -1713,11 +1723,9 @@ export class Cpu {
     const oldCs = this.segSel[CS]!, oldSs = this.segSel[SS]!;
     const oldEsp = this.lo[RSP]!;
     if (newDpl < this.cpl) {
-      // Stack switch through the 32-bit TSS: SS/ESP for the new privilege level.
-      const tss = this.segBase[7]!;
-      this.#tssCheck(4 + newDpl * 8, 6, ext);
-      const esp = this.sysRead64(tss + 4 + newDpl * 8);
-      const ss = this.tHi & 0xffff;
+      // Stack switch: SS:ESP (SS:SP in a 16-bit TSS) for the new privilege level.
+      const esp = tssStack(this, newDpl, ext);
+      const ss = this.tHi;
       const ssErr = (ss & ~3) + ext;
       if ((ss & ~3) === 0) this.raise(VEC_TS, ext);
       if (this.readDescriptor(ss) === null) this.raise(VEC_TS, ssErr);
@@ -1731,21 +1739,27 @@ export class Cpu {
       this.loadSeg(SS, ss, newDpl);
       this.lo[RSP] = esp;
       this.#setCs(sel, newDpl, csLo, csHi);
-      if (v86) pushV86DataSegments(this);
-      this.push32(oldSs);
-      this.push32(oldEsp);
+      if (v86) pushV86DataSegments(this, size);
+      this.#pushW(size, oldSs);
+      this.#pushW(size, oldEsp);
     } else {
       this.#setCs(sel, this.cpl, csLo, csHi);
     }
-    this.push32(flags);
-    this.push32(oldCs);
-    this.push32(retRip);
-    if (hasErr) this.push32(err);
+    this.#pushW(size, flags);
+    this.#pushW(size, oldCs);
+    this.#pushW(size, retRip);
+    if (hasErr) this.#pushW(size, err);
     if (v86) nullV86DataSegments(this);
     this.eflags &= ~(FLAG_TF | FLAG_NT | FLAG_RF | FLAG_VM);
-    if (type === 0xe) this.eflags &= ~FLAG_IF;
+    if (!(type & 1)) this.eflags &= ~FLAG_IF;
     this.rip = offset;
     this.updateMode();
+  }
+
+  /** Pushes the low `size` (2 or 4) bytes of `v`: a frame word of a 16- or 32-bit gate. */
+  #pushW(size: number, v: number): void {
+    if (size === 4) this.push32(v);
+    else this.push16(v & 0xffff);
   }
 
   #deliver64(vec: number, hasErr: boolean, err: number, soft: boolean, retRip: number): void {

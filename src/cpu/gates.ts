@@ -45,7 +45,7 @@ import {
   VEC_SS,
   VEC_TS,
 } from "./regs.ts";
-import { farTask, TASK_CALL, TASK_JMP } from "./task.ts";
+import { farTask, TASK_CALL, TASK_JMP, tssStack } from "./task.ts";
 import { hiOf, isCanonicalNum, TWO32 } from "./u64.ts";
 
 /** Pushes exactly `size` bytes (far CALL m16:32 in 64-bit mode pushes 4-byte values). */
@@ -236,19 +236,8 @@ function callInner(
     return;
   }
   // The inner SS:ESP from a 32-bit TSS (or SS:SP from a 16-bit one).
-  let ss: number, sp: number;
-  if (c.segAttr[7]! & 8) {
-    const at = dpl * 8 + 4;
-    if (at + 5 > tssLimit) c.raise(VEC_TS, trErr);
-    sp = c.sysRead32(tss + at) >>> 0;
-    ss = c.sysRead32(tss + at + 4) & 0xffff;
-  } else {
-    const at = dpl * 4 + 2;
-    if (at + 3 > tssLimit) c.raise(VEC_TS, trErr);
-    const v = c.sysRead32(tss + at);
-    sp = v & 0xffff;
-    ss = v >>> 16;
-  }
+  let sp = tssStack(c, dpl, 0);
+  const ss = c.tHi;
   const ssErr = ss & ~3;
   if (ssErr === 0) c.raise(VEC_TS, 0);
   if (c.readDescriptor(ss) === null) c.raise(VEC_TS, ssErr);

@@ -318,6 +318,29 @@ export function switchTasks(
   c.saveFar();
 }
 
+/**
+ * The stack for privilege level `dpl` (0-2) from the TSS in TR, for a call gate or an interrupt to
+ * an inner level (SDM CALL, INT n "INTER-PRIVILEGE-LEVEL-INTERRUPT"): ESPn at 4 + 8n and SSn at
+ * 8 + 8n in a 32-bit TSS; SPn at 2 + 4n and SSn at 4 + 4n in a 16-bit one (zero-extended).
+ * #TS(TR selector + `ext`) when the fields lie beyond the TSS limit. Returns the stack pointer and
+ * leaves the SS selector in `c.tHi`.
+ */
+export function tssStack(c: Cpu, dpl: number, ext: number): number {
+  const base = c.segBase[7]!, limit = c.segLimit[7]!, err = (c.segSel[7]! & ~3) + ext;
+  if (c.segAttr[7]! & 8) {
+    const at = 4 + dpl * 8;
+    if (at + 5 > limit) c.raise(VEC_TS, err);
+    const sp = c.sysRead32(base + at) >>> 0;
+    c.tHi = c.sysRead32(base + at + 4) & 0xffff;
+    return sp;
+  }
+  const at = 2 + dpl * 4;
+  if (at + 3 > limit) c.raise(VEC_TS, err);
+  const v = c.sysRead32(base + at);
+  c.tHi = v >>> 16;
+  return v & 0xffff;
+}
+
 /** Loads LDTR from a new task's TSS: any fault is #TS(LDT selector). */
 function loadLdt(c: Cpu, sel: number, ext: number): void {
   if ((sel & ~3) === 0) {

@@ -87,13 +87,14 @@ export function iretInV86(c: Cpu, size: number): void {
 
 /**
  * An interrupt or exception leaving virtual-8086 mode, on the ring-0 stack it switched to: pushes
- * GS, FS, DS and ES (32 bits each, before SS, ESP, EFLAGS, CS and EIP).
+ * GS, FS, DS and ES (before SS, ESP, EFLAGS, CS and EIP), 32 bits each through a 32-bit gate, 16
+ * bits through a 16-bit gate (`size` 2).
  */
-export function pushV86DataSegments(c: Cpu): void {
-  c.push32(c.segSel[GS]!);
-  c.push32(c.segSel[FS]!);
-  c.push32(c.segSel[DS]!);
-  c.push32(c.segSel[ES]!);
+export function pushV86DataSegments(c: Cpu, size = 4): void {
+  for (const s of [GS, FS, DS, ES]) {
+    if (size === 4) c.push32(c.segSel[s]!);
+    else c.push16(c.segSel[s]!);
+  }
 }
 
 /** After `pushV86DataSegments` and the rest of the frame: DS, ES, FS and GS become null. */

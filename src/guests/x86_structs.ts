@@ -492,8 +492,11 @@ export interface IdtGate32 {
   handler?: AddressValue;
   /** Code segment selector, or the TSS selector for a task gate. */
   selector: number;
-  /** 32-bit interrupt gate (0xE), 32-bit trap gate (0xF) or task gate (0x5). */
-  type: "interrupt" | "trap" | "task";
+  /**
+   * 32-bit interrupt gate (0xE), 32-bit trap gate (0xF), task gate (0x5), or a 16-bit interrupt
+   * (0x6) or trap (0x7) gate, whose handler offset must fit in 16 bits.
+   */
+  type: "interrupt" | "trap" | "task" | "interrupt16" | "trap16";
   dpl?: number;
   present?: boolean;
 }
@@ -503,7 +506,13 @@ export interface IdtOptions extends PointerOptions {
   count?: number;
 }
 
-const GATE_TYPE = { interrupt: 0xen, trap: 0xfn, task: 0x5n } as const;
+const GATE_TYPE = {
+  interrupt: 0xen,
+  trap: 0xfn,
+  task: 0x5n,
+  interrupt16: 0x6n,
+  trap16: 0x7n,
+} as const;
 
 /**
  * The low 8 bytes of a gate (both 32- and 64-bit layouts, SDM Figures 6-2/6-8): offset 15:0 →
@@ -513,7 +522,7 @@ const GATE_TYPE = { interrupt: 0xen, trap: 0xfn, task: 0x5n } as const;
 export function gateLow(
   offset: bigint,
   selector: number,
-  type: "interrupt" | "trap" | "task",
+  type: keyof typeof GATE_TYPE,
   dpl = 0,
   ist = 0,
   present = true,
@@ -602,9 +611,8 @@ export function idt32(a: Asm, gates: readonly IdtGate32[], opts: IdtOptions = {}
     }
     a.dq(() => {
       const off = g.type === "task" || handler === undefined ? 0n : resolveAddr(a, handler);
-      if (off > 0xffffffffn) {
-        throw new Error(`x86: 32-bit gate offset 0x${off.toString(16)} too large`);
-      }
+      const max = g.type === "interrupt16" || g.type === "trap16" ? 0xffffn : 0xffffffffn;
+      if (off > max) throw new Error(`x86: IDT gate offset 0x${off.toString(16)} too large`);
       return gateLow(off, g.selector, g.type, g.dpl ?? 0, 0, g.present ?? true);
     });
   }

@@ -470,3 +470,27 @@ Deno.test("idt32 emits 8-byte gates and a 6-byte pointer", () => {
   assert.equal(d32(img, p + 2), t);
   assert.equal(gateLow(0x1234_5678n, 0x10, "interrupt"), 0x1234_8e00_0010_5678n);
 });
+
+Deno.test("idt32 emits 16-bit interrupt and trap gates (types 6, 7) with 16-bit offsets", () => {
+  const a = new Asm({ base: 0x1_0000, bits: 32 });
+  const idt = idt32(a, [
+    { vector: 0, handler: 0x1234, selector: 0x08, type: "interrupt16" },
+    { vector: 1, handler: 0xfffe, selector: 0x10, type: "trap16", dpl: 3 },
+  ]);
+  const img = a.assemble();
+  const t = img.addressOf(idt.table);
+  assert.deepEqual(gate(q(img, t)), { offset: 0x1234, selector: 8, ist: 0, type: 6, dpl: 0, p: 1 });
+  assert.deepEqual(gate(q(img, t + 8)), {
+    offset: 0xfffe,
+    selector: 0x10,
+    ist: 0,
+    type: 7,
+    dpl: 3,
+    p: 1,
+  });
+  const b = new Asm({ base: 0x1_0000, bits: 32 });
+  const h = b.label("h");
+  idt32(b, [{ vector: 0, handler: h, selector: 0x08, type: "interrupt16" }]);
+  b.bind(h).i("iretd");
+  assert.throws(() => b.assemble(), /offset 0x10[0-9a-f]* too large/);
+});

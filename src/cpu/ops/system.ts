@@ -525,7 +525,8 @@ function buildIret(d: Insn): Op {
       const ip = c.popN(size), cs = c.popN(size) & 0xffff, fl = c.popN(size);
       c.loadSegReal(CS, cs);
       c.rip = size === 4 ? ip >>> 0 : ip & 0xffff;
-      const keep = size === 2 ? 0xffff0000 : 0;
+      // IRETD keeps VM, VIF and VIP (SDM IRET, REAL-ADDRESS-MODE): real mode cannot set VM.
+      const keep = size === 2 ? 0xffff0000 : FLAG_VM | FLAG_VIF | FLAG_VIP;
       c.setRflags((c.getRflags() & keep) | (fl & ~keep));
       c.updateMode();
       c.brk = true;

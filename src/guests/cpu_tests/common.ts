@@ -1,5 +1,5 @@
 /**
- * Helpers shared by the CPU test kernels (cpu-paging, cpu-exceptions, cpu-modes):
+ * Helpers shared by the CPU test kernels (cpu-paging, cpu-exceptions, cpu-modes, cpu-legacy):
  *
  * - `Catch64`: exception catching for kit-based 64-bit guests that also records the whole
  *   interrupt frame (vector, error code, RIP, CS, RFLAGS, RSP, SS, frame address, CR2), so checks

@@ -6,12 +6,14 @@
 
 import type { BuiltinGuest } from "../demo.ts";
 import { buildCpuExceptions } from "./cpu_exceptions.ts";
+import { buildCpuLegacy } from "./cpu_legacy.ts";
 import { buildCpuModes } from "./cpu_modes.ts";
 import { buildCpuPaging } from "./cpu_paging.ts";
 import { buildCpuTripleFault } from "./cpu_triple_fault.ts";
 
 export const CPU_TESTS: Record<string, () => BuiltinGuest> = {
   "cpu-exceptions": buildCpuExceptions,
+  "cpu-legacy": buildCpuLegacy,
   "cpu-modes": buildCpuModes,
   "cpu-paging": buildCpuPaging,
 };
