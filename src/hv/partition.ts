@@ -22,6 +22,7 @@ import {
   RIGHT_UX,
   RIGHT_W,
 } from "../cpu/host.ts";
+import { IOAPIC_BASE } from "../devices/ioapic.ts";
 import type { Lapic } from "../devices/lapic.ts";
 import { PAGE_SIZE } from "../memory/guest_memory.ts";
 import type { GuestMemory } from "../memory/guest_memory.ts";
@@ -63,8 +64,8 @@ export interface HvConnection {
 
 /** The xAPIC MMIO page. */
 export const APIC_MMIO_GPN = 0xfee00;
-/** The IOAPIC's MMIO page. */
-export const IOAPIC_MMIO_GPN = 0xfec00;
+/** The IOAPIC's MMIO page (the platform's IOAPIC_BASE). */
+const IOAPIC_MMIO_GPN = IOAPIC_BASE / PAGE_SIZE;
 
 /** Per-(VP, VTL) overlay: host page and rights, encoded like CpuHost.resolveGpa results. */
 export type OverlayMap = Map<number, number>;
