@@ -1722,6 +1722,9 @@ export class Cpu {
     const flags = this.getRflags();
     const oldCs = this.segSel[CS]!, oldSs = this.segSel[SS]!;
     const oldEsp = this.lo[RSP]!;
+    // The frame: EIP, CS, EFLAGS and the error code; ESP and SS inward; GS, FS, DS, ES from
+    // virtual-8086 mode. Its room on the stack is checked before CS is loaded, then the offset.
+    const words = hasErr ? 4 : 3;
     if (newDpl < this.cpl) {
       // Stack switch: SS:ESP (SS:SP in a 16-bit TSS) for the new privilege level.
       const esp = tssStack(this, newDpl, ext);
@@ -1738,11 +1741,15 @@ export class Cpu {
       if (v86) this.eflags &= ~FLAG_VM;
       this.loadSeg(SS, ss, newDpl);
       this.lo[RSP] = esp;
+      this.#stackRoom(size * (words + (v86 ? 6 : 2)), ssErr);
+      if (offset > descLimit(csLo, csHi)) this.raise(VEC_GP, ext);
       this.#setCs(sel, newDpl, csLo, csHi);
       if (v86) pushV86DataSegments(this, size);
       this.#pushW(size, oldSs);
       this.#pushW(size, oldEsp);
     } else {
+      this.#stackRoom(size * words, ext);
+      if (offset > descLimit(csLo, csHi)) this.raise(VEC_GP, ext);
       this.#setCs(sel, this.cpl, csLo, csHi);
     }
     this.#pushW(size, flags);
@@ -1754,6 +1761,24 @@ export class Cpu {
     if (!(type & 1)) this.eflags &= ~FLAG_IF;
     this.rip = offset;
     this.updateMode();
+  }
+
+  /**
+   * INT n "new stack does not have room for N bytes": #SS(`err`) unless the `bytes` below SS:ESP
+   * (SS:SP for a 16-bit stack, wrapping) lie within SS's limit, expand-up or expand-down. Page
+   * faults are left to the pushes.
+   */
+  #stackRoom(bytes: number, err: number): void {
+    const big = (this.segAttr[SS]! & SEG_ATTR_DB) !== 0;
+    const top = big ? 0xffffffff : 0xffff;
+    const sp = big ? this.lo[RSP]! >>> 0 : this.lo[RSP]! & 0xffff;
+    const limit = this.segLimit[SS]!, down = (this.segAttr[SS]! & 4) !== 0;
+    const low = sp - bytes;
+    const fits = low >= 0
+      ? inSegment(low, sp - 1, limit, top, down)
+      : inSegment(low + top + 1, top, limit, top, down) &&
+        (sp === 0 || inSegment(0, sp - 1, limit, top, down));
+    if (!fits) this.raise(VEC_SS, err);
   }
 
   /** Pushes the low `size` (2 or 4) bytes of `v`: a frame word of a 16- or 32-bit gate. */
@@ -1789,6 +1814,9 @@ export class Cpu {
       const lo = this.sysRead64(tss + o);
       newRsp = this.tHi * TWO32 + (lo >>> 0);
     } else newRsp = oldRsp;
+    // A non-canonical new RSP is #SS(EXT), then a non-canonical target RIP #GP(EXT).
+    if (!isCanonical64(newRsp)) this.raise(VEC_SS, ext);
+    if (!isCanonical64(offset)) this.raise(VEC_GP, ext);
     newRsp -= newRsp % 16 === 0 ? 0 : ((newRsp % 16) + 16) % 16;
     // Build the frame at the new stack (supervisor accesses), lowest quadword first, then switch.
     const size = hasErr ? 48 : 40;
@@ -1967,6 +1995,16 @@ export class Cpu {
 
 /** Attribute value for a null/unusable segment. */
 export const SEG_ATTR_UNUSABLE_NULL = 0x10000;
+
+/** Whether offsets [a, b] lie within a data segment's limit (expand-down: above it, up to `top`). */
+function inSegment(a: number, b: number, limit: number, top: number, down: boolean): boolean {
+  return down ? a > limit && b <= top : b <= limit;
+}
+
+/** Whether a 64-bit address, signed or unsigned as a number, is canonical. */
+function isCanonical64(n: number): boolean {
+  return isCanonicalNum(n >= 9223372036854775808 ? n - 18446744073709551616 : n);
+}
 
 function isContributory(v: number): boolean {
   return v === 0 || (v >= 10 && v <= 13);

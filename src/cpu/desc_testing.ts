@@ -121,3 +121,44 @@ export function runToFault(t: TestMachine, n = 100): FaultState | null {
   }
   return at;
 }
+
+/** A 64-bit interrupt (type 0xe) or trap (0xf) gate: two IDT slots. */
+export function gate64Int(sel: number, off: number, type: number, dpl: number, ist = 0): Desc[] {
+  const lo = gate(sel, off % 0x100000000, type, dpl, ist);
+  return [lo, [Math.floor(off / 0x100000000) | 0, 0]];
+}
+
+/**
+ * Writes IDT gates ([vector, descriptor slots]: one for a legacy gate, two for a 64-bit one) at
+ * `base` and loads IDTR (limit 0x7ff for 8-byte gates, 0xfff for 16-byte ones).
+ */
+export function setIdt(t: TestMachine, base: number, gates: [number, Desc[]][]): void {
+  let size = 8;
+  for (const [vec, slots] of gates) {
+    size = slots.length * 8;
+    slots.forEach(([lo, hi], i) => {
+      t.mem.dv.setInt32(base + vec * size + i * 8, lo, true);
+      t.mem.dv.setInt32(base + vec * size + i * 8 + 4, hi, true);
+    });
+  }
+  t.cpu.idtBase = base;
+  t.cpu.idtLimit = size * 256 - 1;
+}
+
+/** The first exception (vector, error code) raised while `act` runs, or null; later ones stop it. */
+export function firstException(t: TestMachine, act: () => void): [number, number] | null {
+  let at: [number, number] | null = null;
+  const saved = t.host.onException;
+  t.host.onException = (vec: number, _has: boolean, err: number) => {
+    at = [vec, err];
+    throw STOP;
+  };
+  try {
+    act();
+  } catch (e) {
+    if (e !== STOP) throw e;
+  } finally {
+    t.host.onException = saved;
+  }
+  return at;
+}

@@ -10,12 +10,14 @@ import {
   data32,
   type Desc,
   enterProtected32,
+  firstException,
   gate,
   segDesc,
   setGdt,
   tss32,
 } from "./desc_testing.ts";
 import {
+  CR0_PG,
   CS,
   DS,
   ES,
@@ -29,6 +31,8 @@ import {
   SEG_ATTR_UNUSABLE,
   SS,
   VEC_GP,
+  VEC_PF,
+  VEC_SS,
   VEC_TS,
 } from "./regs.ts";
 import { makeCpu, type TestMachine } from "./testing.ts";
@@ -56,12 +60,12 @@ const tss16 = (base: number, limit = 0x2b, busy = true): Desc =>
  * 32-bit protected mode without paging at CPL `cpl` (CS 0x08/0x1b, SS and DS 0x10/0x23), user
  * code `code` at USER, `jmp $` at HANDLER, the IDT at IDT with `gates` ([vector, descriptor]). TR holds
  * the 32-bit TSS (ESP0 = KSTACK) or, with `tr16`, the 16-bit TSS (SP0 = KSTACK16, SS0 = 0x10; its
- * bytes 8-11 — SS0 and ESP1 in the 32-bit layout — are 0).
+ * bytes 8-11 — SS0 and ESP1 in the 32-bit layout — are 0). GDT entries from 0x38 on are `extra`.
  */
 function setup(
   code: number[],
   gates: [number, Desc][],
-  opts: { cpl?: 0 | 3; tr16?: boolean; tss16Limit?: number } = {},
+  opts: { cpl?: 0 | 3; tr16?: boolean; tss16Limit?: number; extra?: Desc[] } = {},
 ): TestMachine {
   const t = makeCpu(4 << 20);
   const { cpu, mem } = t;
@@ -74,6 +78,7 @@ function setup(
     data32(3),
     tss32(TSS, 0x67, 0, true),
     tss16(TSS16, opts.tss16Limit ?? 0x2b),
+    ...opts.extra ?? [],
   ]);
   if (opts.cpl === 3) enterProtected32(cpu, 0x1b, 0x23);
   else enterProtected32(cpu);
@@ -230,4 +235,110 @@ Deno.test("CALL through a call gate to ring 0 with a 16-bit TSS in TR: SS:SP fro
   assert.equal(t.cpu.segSel[SS], 0x10);
   assert.equal(t.cpu.lo[RSP], KSTACK16 - 16);
   assert.deepEqual(stack(t, 4, 4), [USER + 7, 0x1b, USTACK, 0x23]);
+});
+
+/** Ring-0 code (0x38) whose limit ends just below HANDLER, or at it with `reach`. */
+const shortCode = (reach = false) => segDesc(0, HANDLER - (reach ? 0 : 1), 0x1b, 0, 4);
+/** A ring-0 stack segment (0x38) whose limit is `limit` (expand-down with `down`). */
+const stackSeg = (limit: number, down = false) => segDesc(0, limit, down ? 0x17 : 0x13, 0, 4);
+
+Deno.test("a gate offset beyond the target CS limit raises #GP(EXT), with or without a stack switch", () => {
+  // 32-bit and 16-bit gates; INT n (EXT 0) and an external interrupt (EXT 1); CPL 0 and 3.
+  for (const type of [0xe, 6]) {
+    for (const cpl of [0, 3] as const) {
+      for (const ext of [0, 1]) {
+        const t = setup([0xcd, 0x41], [[0x41, gate(0x38, HANDLER, type, 3)]], {
+          cpl,
+          extra: [shortCode()],
+        });
+        const act = ext ? () => t.cpu.deliverInterrupt(0x41) : () => t.cpu.run(1);
+        assert.deepEqual(firstException(t, act), [VEC_GP, ext], `type ${type} CPL ${cpl}`);
+        assert.equal(t.cpu.rip, USER);
+        assert.equal(t.cpu.cpl, cpl);
+        assert.equal(t.cpu.lo[RSP], USTACK);
+      }
+    }
+  }
+  // An offset at the limit is within it.
+  const t = setup([0xcd, 0x41], [[0x41, gate(0x38, HANDLER, 0xe, 3)]], {
+    cpl: 3,
+    extra: [shortCode(true)],
+  });
+  t.cpu.run(1);
+  assert.deepEqual(t.host.exceptions, []);
+  assert.equal(t.cpu.rip, HANDLER);
+});
+
+Deno.test("an inner stack without room for the frame raises #SS(SS selector + EXT)", () => {
+  // The frame: 20 bytes (32-bit gate), 24 with an error code, 10 (16-bit gate); 36 from V86.
+  const cases: [string, number, Desc, boolean][] = [
+    ["32-bit gate, limit 1 below the top", 0xe, stackSeg(KSTACK - 2), false],
+    ["16-bit gate, limit 1 below the top", 6, stackSeg(KSTACK - 2), false],
+    ["32-bit gate, expand-down, 1 byte short", 0xe, stackSeg(KSTACK - 20, true), false],
+    ["16-bit gate, expand-down, 1 byte short", 6, stackSeg(KSTACK - 10, true), false],
+    ["32-bit gate from V86, expand-down, 1 byte short", 0xe, stackSeg(KSTACK - 36, true), true],
+  ];
+  for (const [what, type, ss, v86] of cases) {
+    for (const ext of [0, 1]) {
+      const t = setup([0xcd, 0x41], [[0x41, gate(0x08, HANDLER, type, 3)]], {
+        cpl: 3,
+        extra: [ss],
+      });
+      t.mem.dv.setUint32(TSS + 8, 0x38, true);
+      if (v86) {
+        t.mem.u8.set([0xcd, 0x41], 0x20000);
+        t.cpu.setRflags(FLAG_VM | FLAG_IOPL | 2);
+        loadV86Segments(t.cpu, [0x3100, 0x2000, 0x1000, 0x3000, 0x3200, 0x3300]);
+        t.cpu.rip = 0;
+      }
+      const act = ext ? () => t.cpu.deliverInterrupt(0x41) : () => t.cpu.run(1);
+      assert.deepEqual(firstException(t, act), [VEC_SS, 0x38 + ext], what);
+      assert.equal(t.cpu.cpl, 3, what);
+      assert.equal(t.cpu.lo[RSP], USTACK, what);
+    }
+  }
+  // Exactly enough room (expand-up and expand-down) is enough.
+  for (const ss of [stackSeg(KSTACK - 1), stackSeg(KSTACK - 21, true)]) {
+    const t = setup([0xcd, 0x41], [[0x41, gate(0x08, HANDLER, 0xe, 3)]], { cpl: 3, extra: [ss] });
+    t.mem.dv.setUint32(TSS + 8, 0x38, true);
+    deliver(t);
+    assert.equal(t.cpu.segSel[SS], 0x38);
+    assert.equal(t.cpu.lo[RSP], KSTACK - 20);
+  }
+});
+
+Deno.test("the current stack without room for the frame raises #SS(EXT)", () => {
+  // At CPL 0, SS limit 1 below ESP: 12 bytes (32-bit gate), 6 (16-bit), 16 with an error code.
+  for (const type of [0xe, 6]) {
+    for (const ext of [0, 1]) {
+      const t = setup([0xcd, 0x41], [[0x41, gate(0x08, HANDLER, type, 3)]]);
+      t.cpu.setSegment(SS, 0x10, 0, USTACK - 2, 0x4093);
+      const act = ext ? () => t.cpu.deliverInterrupt(0x41) : () => t.cpu.run(1);
+      assert.deepEqual(firstException(t, act), [VEC_SS, ext], `type ${type}`);
+      assert.equal(t.cpu.lo[RSP], USTACK);
+    }
+  }
+  // #AC (17) pushes an error code; a #SS while delivering it is not a double fault.
+  const t = setup([0xcd, 0x41], [[17, gate(0x08, HANDLER, 0xe, 0)]]);
+  t.cpu.setSegment(SS, 0x10, 0, USTACK - 2, 0x4093);
+  t.cpu.lo[RSP] = USTACK + 14; // room for 12 bytes, not for the 16 with an error code
+  const seen: number[] = [];
+  t.host.onException = (vec, _has, err) => void seen.push(vec, err);
+  t.cpu.deliverException(17, true, 0);
+  assert.deepEqual(seen.slice(0, 4), [17, 0, VEC_SS, 1]);
+});
+
+Deno.test("a page fault on the inner stack stays a #PF (the room check is a limit check only)", () => {
+  const t = setup([0xcd, 0x41], [[0x41, gate(0x08, HANDLER, 0xe, 3)]], { cpl: 3 });
+  const { cpu, mem } = t;
+  // 2-level paging: identity, user-writable, but the page below KSTACK is not present.
+  const PD = 0xb000, PT = 0xc000;
+  mem.dv.setUint32(PD, PT | 7, true);
+  for (let i = 0; i < 1024; i++) mem.dv.setUint32(PT + i * 4, (i << 12) | 7, true);
+  mem.dv.setUint32(PT + ((KSTACK - 1) >>> 12) * 4, 0, true);
+  cpu.cr3 = PD;
+  cpu.cr0 |= CR0_PG;
+  cpu.flushTlbAll();
+  assert.deepEqual(firstException(t, () => cpu.run(1)), [VEC_PF, 2]); // supervisor write, not present
+  assert.equal(cpu.cr2, KSTACK - 4);
 });

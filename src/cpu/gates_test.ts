@@ -5,13 +5,16 @@ import {
   data32,
   type Desc,
   enterProtected32,
+  firstException,
   gate,
   gate64,
+  gate64Int,
   runToFault,
   setGdt,
+  setIdt,
   tss32,
 } from "./desc_testing.ts";
-import { CS, DS, ES, FS, RSP, SS, VEC_GP, VEC_NP, VEC_TS } from "./regs.ts";
+import { CS, DS, ES, FS, RSP, SS, VEC_GP, VEC_NP, VEC_PF, VEC_SS, VEC_TS } from "./regs.ts";
 import { enterLongMode, makeCpu, type TestMachine } from "./testing.ts";
 
 const GDT = 0x1000, TSS = 0x3000, USER = 0x20000, KERNEL = 0x21000;
@@ -217,4 +220,57 @@ Deno.test("64-bit call gate faults: upper type, 32-bit target, task gates (#GP i
     const f = runToFault(t, 1);
     assert.deepEqual(f, { vec, err, rip: USER, cs: 0x1b, ss: 0x23, cpl: 3, rsp: USTACK }, what);
   }
+});
+
+const IDT = 0x4000, INT_41 = [0xcd, 0x41];
+
+Deno.test("64-bit interrupt gate with a non-canonical offset raises #GP(EXT)", () => {
+  for (const cpl of [0, 3]) {
+    for (const ext of [0, 1]) {
+      const t = long3(INT_41, [0x90], []);
+      if (cpl === 0) {
+        t.cpu.setSegment(CS, 0x08, 0, 0xffffffff, 0xa09b);
+        t.cpu.setSegment(SS, 0x10, 0, 0xffffffff, 0xc093);
+        t.cpu.updateMode();
+      }
+      setIdt(t, IDT, [[0x41, gate64Int(0x08, 0x8000_0000_0000 + KERNEL, 0xe, 3)]]);
+      const act = ext ? () => t.cpu.deliverInterrupt(0x41) : () => t.cpu.run(1);
+      assert.deepEqual(firstException(t, act), [VEC_GP, ext], `CPL ${cpl}`);
+      assert.equal(t.cpu.rip, USER);
+      assert.equal(t.cpu.cpl, cpl);
+      assert.equal(t.cpu.reg(RSP), USTACK);
+    }
+  }
+});
+
+Deno.test("64-bit interrupt gate with a non-canonical new RSP (RSP0, IST or current) raises #SS(EXT)", () => {
+  const bad = 0x8000_0000_0000;
+  const cases: [string, number, (t: TestMachine) => void][] = [
+    ["RSP0", 0, (t) => t.mem.dv.setUint32(TSS + 8, 0x8000, true)],
+    ["IST1", 1, (t) => t.mem.dv.setUint32(TSS + 0x28, 0x8000, true)],
+    ["current RSP, CPL 0", 0, (t) => {
+      t.cpu.setSegment(CS, 0x08, 0, 0xffffffff, 0xa09b);
+      t.cpu.updateMode();
+      t.cpu.setReg(RSP, bad);
+    }],
+  ];
+  for (const [what, ist, spoil] of cases) {
+    for (const ext of [0, 1]) {
+      const t = long3(INT_41, [0x90], []);
+      t.mem.dv.setUint32(TSS + 0x24, KSTACK, true); // IST1
+      setIdt(t, IDT, [[0x41, gate64Int(0x08, KERNEL, 0xe, 3, ist)]]);
+      spoil(t);
+      const act = ext ? () => t.cpu.deliverInterrupt(0x41) : () => t.cpu.run(1);
+      assert.deepEqual(firstException(t, act), [VEC_SS, ext], what);
+      assert.equal(t.cpu.rip, USER, what);
+    }
+  }
+});
+
+Deno.test("64-bit delivery: a not-present page on the new stack is a #PF", () => {
+  const t = long3(INT_41, [0x90], []);
+  setIdt(t, IDT, [[0x41, gate64Int(0x08, KERNEL, 0xe, 3)]]);
+  t.mem.dv.setUint32(TSS + 4, 0x500000, true); // beyond the 4 MiB mapped
+  assert.deepEqual(firstException(t, () => t.cpu.run(1)), [VEC_PF, 2]);
+  assert.equal(t.cpu.cr2, 0x500000 - 40);
 });
