@@ -1,11 +1,12 @@
 /**
- * Test support for far transfers: raw descriptor encoders, a GDT writer, a 32-bit protected-mode
- * setup, and a run helper that captures the CPU state when the first exception is raised.
+ * Test support for far transfers and event delivery: raw descriptor and gate encoders, GDT and IDT
+ * writers, the GDT layout the tests share, a 32-bit protected-mode machine with a TSS, and run
+ * helpers that capture the first exception raised.
  */
 
 import type { Cpu } from "./cpu.ts";
-import { CR0_PE, CS, DS, ES, FS, GS, RSP, SS } from "./regs.ts";
-import type { TestMachine } from "./testing.ts";
+import { CR0_PE, CR0_PG, CS, DS, ES, FS, GS, RSP, SS } from "./regs.ts";
+import { makeCpu, type TestMachine } from "./testing.ts";
 
 /** A descriptor as its two little-endian dwords [low, high]; 16-byte ones are two entries. */
 export type Desc = [number, number];
@@ -69,6 +70,82 @@ export function setGdt(t: TestMachine, base: number, entries: readonly Desc[]): 
   t.cpu.gdtLimit = entries.length * 8 - 1;
 }
 
+/** The GDT the legacy tests share: null, ring-0 code 0x08 and data 0x10, ring-3 0x1b and 0x23. */
+export const FLAT_GDT: readonly Desc[] = [[0, 0], code32(0), data32(0), code32(3), data32(3)];
+/** The same for IA-32e mode: 64-bit code at 0x08 and 0x1b. */
+export const LONG_GDT: readonly Desc[] = [[0, 0], code64(0), data32(0), code64(3), data32(3)];
+
+/** Options of `protected32`. */
+export interface Protected32Options {
+  /** GDT address (default 0x1000). */
+  gdt?: number;
+  /** Address of the busy 32-bit TSS 0x28 in TR. */
+  tss: number;
+  /** Its limit (default 0x67). */
+  tssLimit?: number;
+  /** GDT entries from 0x30 on. */
+  extra?: readonly Desc[];
+  /** CPL 3: CS 0x1b and the data registers 0x23 (else 0x08 and 0x10). */
+  cpl?: 0 | 3;
+  /** ESP0 in the TSS, with SS0 = 0x10. */
+  esp0?: number;
+}
+
+/**
+ * A CPU with 4 MiB of RAM in 32-bit protected mode without paging: `FLAT_GDT`, the TSS 0x28 in TR,
+ * then `extra`.
+ */
+export function protected32(opts: Protected32Options): TestMachine {
+  const t = makeCpu(4 << 20);
+  const limit = opts.tssLimit ?? 0x67;
+  setGdt(t, opts.gdt ?? 0x1000, [
+    ...FLAT_GDT,
+    tss32(opts.tss, limit, 0, true),
+    ...opts.extra ?? [],
+  ]);
+  if (opts.cpl === 3) enterProtected32(t.cpu, 0x1b, 0x23);
+  else enterProtected32(t.cpu);
+  t.cpu.setSegment(7, 0x28, opts.tss, limit, 0x8b);
+  if (opts.esp0 !== undefined) {
+    t.mem.dv.setUint32(opts.tss + 4, opts.esp0, true);
+    t.mem.dv.setUint32(opts.tss + 8, 0x10, true);
+  }
+  return t;
+}
+
+/**
+ * Writes a 32-bit task's state into its TSS at `base`: EIP, EFLAGS, the GPRs in encoding order with
+ * ESP = `esp` and the others 1-8 (EAX = 1 … EDI = 8), and ES, CS, SS, DS, FS, GS = `sels`.
+ */
+export function writeTss32(
+  t: TestMachine,
+  base: number,
+  eip: number,
+  eflags: number,
+  esp: number,
+  sels: readonly number[],
+): void {
+  const dv = t.mem.dv;
+  dv.setUint32(base + 0x20, eip, true);
+  dv.setUint32(base + 0x24, eflags, true);
+  for (let r = 0; r < 8; r++) dv.setUint32(base + 0x28 + r * 4, r === RSP ? esp : r + 1, true);
+  sels.forEach((s, i) => dv.setUint32(base + 0x48 + i * 4, s, true));
+}
+
+/**
+ * Turns on 2-level paging that identity-maps the first 4 MiB: page directory at `pd`, page table at
+ * `pt`, page i's entry flags `flags(i)` (0 for not present).
+ */
+export function paging32(t: TestMachine, pd: number, pt: number, flags: (page: number) => number) {
+  const { cpu, mem } = t;
+  mem.dv.setUint32(pd, pt | 7, true);
+  for (let i = 0; i < 1024; i++) mem.dv.setUint32(pt + i * 4, (i << 12) | flags(i), true);
+  cpu.cr3 = pd;
+  cpu.cr0 = (cpu.cr0 | CR0_PG) | 0;
+  cpu.updateMode();
+  cpu.flushTlbAll();
+}
+
 /** 32-bit protected mode without paging: CS = `cs` (flat code), the data registers = `ds`. */
 export function enterProtected32(cpu: Cpu, cs = 0x08, ds = 0x10): void {
   cpu.cr0 = (cpu.cr0 | CR0_PE) & ~0x60000000;
@@ -129,12 +206,13 @@ export function gate64Int(sel: number, off: number, type: number, dpl: number, i
 }
 
 /**
- * Writes IDT gates ([vector, descriptor slots]: one for a legacy gate, two for a 64-bit one) at
- * `base` and loads IDTR (limit 0x7ff for 8-byte gates, 0xfff for 16-byte ones).
+ * Writes IDT gates ([vector, gate]: a legacy gate, or the two slots of a 64-bit one) at `base` and
+ * loads IDTR (limit 0x7ff for 8-byte gates, 0xfff for 16-byte ones).
  */
-export function setIdt(t: TestMachine, base: number, gates: [number, Desc[]][]): void {
+export function setIdt(t: TestMachine, base: number, gates: [number, Desc | Desc[]][]): void {
   let size = 8;
-  for (const [vec, slots] of gates) {
+  for (const [vec, g] of gates) {
+    const slots = typeof g[0] === "number" ? [g as Desc] : g as Desc[];
     size = slots.length * 8;
     slots.forEach(([lo, hi], i) => {
       t.mem.dv.setInt32(base + vec * size + i * 8, lo, true);

@@ -6,18 +6,15 @@
 
 import assert from "node:assert/strict";
 import {
-  code32,
-  data32,
   type Desc,
-  enterProtected32,
   firstException,
   gate,
+  paging32,
+  protected32,
   segDesc,
-  setGdt,
-  tss32,
+  setIdt,
 } from "./desc_testing.ts";
 import {
-  CR0_PG,
   CS,
   DS,
   ES,
@@ -35,14 +32,14 @@ import {
   VEC_SS,
   VEC_TS,
 } from "./regs.ts";
-import { makeCpu, type TestMachine } from "./testing.ts";
+import type { TestMachine } from "./testing.ts";
 import { loadV86Segments } from "./v86.ts";
 
 const GDT = 0x1000, TSS = 0x3000, TSS16 = 0x3200, IDT = 0x6000;
 /** Handlers below 64 KiB: a 16-bit gate holds a 16-bit offset. */
 const HANDLER = 0x5000;
 const USER = 0x20000, USTACK = 0x8000, KSTACK = 0x9000, KSTACK16 = 0xa000;
-const TR = 0x28, TR16 = 0x30;
+const TR16 = 0x30;
 
 const u16 = (t: TestMachine, at: number) => t.mem.dv.getUint16(at, true);
 const u32 = (t: TestMachine, at: number) => t.mem.dv.getUint32(at, true);
@@ -67,39 +64,39 @@ function setup(
   gates: [number, Desc][],
   opts: { cpl?: 0 | 3; tr16?: boolean; tss16Limit?: number; extra?: Desc[] } = {},
 ): TestMachine {
-  const t = makeCpu(4 << 20);
+  const t = protected32({
+    gdt: GDT,
+    tss: TSS,
+    extra: [tss16(TSS16, opts.tss16Limit ?? 0x2b), ...opts.extra ?? []],
+    cpl: opts.cpl ?? 0,
+    esp0: KSTACK,
+  });
   const { cpu, mem } = t;
-  const dv = mem.dv;
-  setGdt(t, GDT, [
-    [0, 0],
-    code32(0),
-    data32(0),
-    code32(3),
-    data32(3),
-    tss32(TSS, 0x67, 0, true),
-    tss16(TSS16, opts.tss16Limit ?? 0x2b),
-    ...opts.extra ?? [],
-  ]);
-  if (opts.cpl === 3) enterProtected32(cpu, 0x1b, 0x23);
-  else enterProtected32(cpu);
   if (opts.tr16) cpu.setSegment(7, TR16, TSS16, opts.tss16Limit ?? 0x2b, 0x83);
-  else cpu.setSegment(7, TR, TSS, 0x67, 0x8b);
-  dv.setUint32(TSS + 4, KSTACK, true);
-  dv.setUint32(TSS + 8, 0x10, true);
-  dv.setUint16(TSS16 + 2, KSTACK16, true);
-  dv.setUint16(TSS16 + 4, 0x10, true);
-  for (const [vec, d] of gates) {
-    dv.setInt32(IDT + vec * 8, d[0], true);
-    dv.setInt32(IDT + vec * 8 + 4, d[1], true);
-  }
-  cpu.idtBase = IDT;
-  cpu.idtLimit = 0x7ff;
+  mem.dv.setUint16(TSS16 + 2, KSTACK16, true);
+  mem.dv.setUint16(TSS16 + 4, 0x10, true);
+  setIdt(t, IDT, gates);
   mem.u8.set([0xeb, 0xfe], HANDLER); // jmp $
   mem.u8.set(code, USER);
   cpu.rip = USER;
   cpu.lo[RSP] = USTACK;
   cpu.setRflags(FLAG_IF | FLAG_TF | 2);
   return t;
+}
+
+/** The outer state `enterV86` leaves for an interrupt to push above EFLAGS: SP, SS, ES, DS, FS, GS. */
+const V86_OUTER = [0x800, 0x1000, 0x3100, 0x3000, 0x3200, 0x3300];
+
+/**
+ * Virtual-8086 mode with `eflags` at 0x2000:`ip` (`int 0x41` there), SS:SP 0x1000:0x0800, DS 0x3000,
+ * ES 0x3100, FS 0x3200, GS 0x3300.
+ */
+function enterV86(t: TestMachine, ip: number, eflags: number): void {
+  t.mem.u8.set([0xcd, 0x41], 0x20000 + ip);
+  t.cpu.setRflags(eflags);
+  loadV86Segments(t.cpu, [0x3100, 0x2000, 0x1000, 0x3000, 0x3200, 0x3300]);
+  t.cpu.rip = ip;
+  t.cpu.lo[RSP] = 0x800;
 }
 
 /** Runs one instruction (the one raising the event) and checks it entered HANDLER at CPL 0. */
@@ -146,13 +143,8 @@ Deno.test("an exception through a 16-bit interrupt gate pushes a 16-bit error co
 
 Deno.test("16-bit gate from virtual-8086 mode: a 16-bit frame with GS, FS, DS, ES", () => {
   const t = setup([], [[0x41, gate(0x08, HANDLER, 6, 3)]]);
-  const { cpu, mem } = t;
-  // V86 at 0x2000:0x0010 (int 0x41), SS:SP 0x1000:0x0800.
-  mem.u8.set([0xcd, 0x41], 0x20010);
-  cpu.setRflags(FLAG_VM | FLAG_IOPL | FLAG_IF | 2);
-  loadV86Segments(cpu, [0x3100, 0x2000, 0x1000, 0x3000, 0x3200, 0x3300]);
-  cpu.rip = 0x10;
-  cpu.lo[RSP] = 0x800;
+  const { cpu } = t;
+  enterV86(t, 0x10, FLAG_VM | FLAG_IOPL | FLAG_IF | 2);
   deliver(t);
   assert.equal(cpu.eflags & (FLAG_VM | FLAG_IF), 0);
   assert.equal(cpu.bits, 32);
@@ -161,12 +153,7 @@ Deno.test("16-bit gate from virtual-8086 mode: a 16-bit frame with GS, FS, DS, E
     0x12,
     0x2000,
     (FLAG_VM | FLAG_IOPL | FLAG_IF | 2) & 0xffff,
-    0x800,
-    0x1000,
-    0x3100,
-    0x3000,
-    0x3200,
-    0x3300,
+    ...V86_OUTER,
   ]);
   for (const s of [ES, DS, FS, GS]) assert.equal(cpu.segAttr[s], SEG_ATTR_UNUSABLE);
 });
@@ -186,24 +173,15 @@ Deno.test("a 16-bit TSS in TR gives the inner SS:SP from its 16-bit layout (SP0 
 
 Deno.test("a 16-bit TSS in TR gives the ring-0 stack when leaving virtual-8086 mode", () => {
   const t = setup([], [[0x41, gate(0x08, HANDLER, 0xe, 3)]], { tr16: true });
-  const { cpu, mem } = t;
-  mem.u8.set([0xcd, 0x41], 0x20000);
-  cpu.setRflags(FLAG_VM | FLAG_IOPL | 2);
-  loadV86Segments(cpu, [0x3100, 0x2000, 0x1000, 0x3000, 0x3200, 0x3300]);
-  cpu.rip = 0;
-  cpu.lo[RSP] = 0x800;
+  const { cpu } = t;
+  enterV86(t, 0, FLAG_VM | FLAG_IOPL | 2);
   deliver(t);
   assert.equal(cpu.lo[RSP], KSTACK16 - 36);
   assert.deepEqual(stack(t, 9, 4), [
     2,
     0x2000,
     FLAG_VM | FLAG_IOPL | 2,
-    0x800,
-    0x1000,
-    0x3100,
-    0x3000,
-    0x3200,
-    0x3300,
+    ...V86_OUTER,
   ]);
 });
 
@@ -285,16 +263,12 @@ Deno.test("an inner stack without room for the frame raises #SS(SS selector + EX
         extra: [ss],
       });
       t.mem.dv.setUint32(TSS + 8, 0x38, true);
-      if (v86) {
-        t.mem.u8.set([0xcd, 0x41], 0x20000);
-        t.cpu.setRflags(FLAG_VM | FLAG_IOPL | 2);
-        loadV86Segments(t.cpu, [0x3100, 0x2000, 0x1000, 0x3000, 0x3200, 0x3300]);
-        t.cpu.rip = 0;
-      }
+      if (v86) enterV86(t, 0, FLAG_VM | FLAG_IOPL | 2);
+      const rsp = t.cpu.lo[RSP];
       const act = ext ? () => t.cpu.deliverInterrupt(0x41) : () => t.cpu.run(1);
       assert.deepEqual(firstException(t, act), [VEC_SS, 0x38 + ext], what);
       assert.equal(t.cpu.cpl, 3, what);
-      assert.equal(t.cpu.lo[RSP], USTACK, what);
+      assert.equal(t.cpu.lo[RSP], rsp, what);
     }
   }
   // Exactly enough room (expand-up and expand-down) is enough.
@@ -330,15 +304,9 @@ Deno.test("the current stack without room for the frame raises #SS(EXT)", () => 
 
 Deno.test("a page fault on the inner stack stays a #PF (the room check is a limit check only)", () => {
   const t = setup([0xcd, 0x41], [[0x41, gate(0x08, HANDLER, 0xe, 3)]], { cpl: 3 });
-  const { cpu, mem } = t;
-  // 2-level paging: identity, user-writable, but the page below KSTACK is not present.
-  const PD = 0xb000, PT = 0xc000;
-  mem.dv.setUint32(PD, PT | 7, true);
-  for (let i = 0; i < 1024; i++) mem.dv.setUint32(PT + i * 4, (i << 12) | 7, true);
-  mem.dv.setUint32(PT + ((KSTACK - 1) >>> 12) * 4, 0, true);
-  cpu.cr3 = PD;
-  cpu.cr0 |= CR0_PG;
-  cpu.flushTlbAll();
+  const { cpu } = t;
+  // Identity, user-writable, but the page below KSTACK is not present.
+  paging32(t, 0xb000, 0xc000, (i) => i === (KSTACK - 1) >>> 12 ? 0 : 7);
   assert.deepEqual(firstException(t, () => cpu.run(1)), [VEC_PF, 2]); // supervisor write, not present
   assert.equal(cpu.cr2, KSTACK - 4);
 });

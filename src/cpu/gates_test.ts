@@ -1,14 +1,13 @@
 import assert from "node:assert/strict";
 import {
   code32,
-  code64,
-  data32,
   type Desc,
-  enterProtected32,
   firstException,
   gate,
   gate64,
   gate64Int,
+  LONG_GDT,
+  protected32,
   runToFault,
   setGdt,
   setIdt,
@@ -26,21 +25,8 @@ const USTACK = 0x8000, KSTACK = 0x9000;
  * (selector 0x30) are `extra`.
  */
 function ring3(code: number[], kernel: number[], extra: Desc[]): TestMachine {
-  const t = makeCpu(4 << 20);
-  setGdt(t, GDT, [
-    [0, 0],
-    code32(0),
-    data32(0),
-    code32(3),
-    data32(3),
-    tss32(TSS, 0x67, 0, true),
-    ...extra,
-  ]);
-  enterProtected32(t.cpu, 0x1b, 0x23);
+  const t = protected32({ gdt: GDT, tss: TSS, extra, cpl: 3, esp0: KSTACK });
   t.cpu.setSegment(ES, 0x10, 0, 0xffffffff, 0xc093);
-  t.cpu.setSegment(7, 0x28, TSS, 0x67, 0x8b);
-  t.mem.dv.setUint32(TSS + 4, KSTACK, true);
-  t.mem.dv.setUint32(TSS + 8, 0x10, true);
   t.mem.u8.set(code, USER);
   t.mem.u8.set(kernel, KERNEL);
   t.cpu.rip = USER;
@@ -156,11 +142,7 @@ function long3(code: number[], kernel: number[], extra: Desc[]): TestMachine {
   enterLongMode(t.cpu, 0x100000, 4 << 20);
   for (const e of [0x100000, 0x101000, 0x102000, 0x102008]) t.mem.u8[e]! |= 4; // user pages
   setGdt(t, GDT, [
-    [0, 0],
-    code64(0),
-    data32(0),
-    code64(3),
-    data32(3),
+    ...LONG_GDT,
     tss32(TSS, 0x67, 0, true), // the 64-bit TSS: same low half, type 0xb
     [0, 0],
     ...extra,

@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
 import {
-  code32,
-  data32,
   type Desc,
-  enterProtected32,
   gate,
+  protected32,
   runToFault,
   segDesc,
   setGdt,
+  setIdt,
   tss32,
+  writeTss32,
 } from "./desc_testing.ts";
 import {
   CR0_TS,
@@ -23,7 +23,7 @@ import {
   VEC_SS,
   VEC_TS,
 } from "./regs.ts";
-import { makeCpu, type TestMachine } from "./testing.ts";
+import type { TestMachine } from "./testing.ts";
 
 const GDT = 0x1000, IDT = 0x4000, TSS_A = 0x3000, TSS_B = 0x3100;
 const CODE = 0x20000, TASK_B = 0x22000, STACK_B = 0xa000;
@@ -33,28 +33,13 @@ const CODE = 0x20000, TASK_B = 0x22000, STACK_B = 0xa000;
  * TASK_B with ESP = STACK_B, a task gate to B at 0x38, `extra` from 0x40 on.
  */
 function setup(code: number[], taskB: number[], extra: Desc[] = []): TestMachine {
-  const t = makeCpu(4 << 20);
-  setGdt(t, GDT, [
-    [0, 0],
-    code32(0),
-    data32(0),
-    code32(3),
-    data32(3),
-    tss32(TSS_A, 0x67, 0, true),
-    tss32(TSS_B),
-    gate(0x30, 0, 5, 0),
-    ...extra,
-  ]);
+  const t = protected32({
+    gdt: GDT,
+    tss: TSS_A,
+    extra: [tss32(TSS_B), gate(0x30, 0, 5, 0), ...extra],
+  });
   const { cpu, mem } = t;
-  enterProtected32(cpu);
-  cpu.setSegment(7, 0x28, TSS_A, 0x67, 0x8b);
-  const dv = mem.dv;
-  dv.setUint32(TSS_B + 0x20, TASK_B, true);
-  dv.setUint32(TSS_B + 0x24, 0x2, true);
-  for (let r = 0; r < 8; r++) dv.setUint32(TSS_B + 0x28 + r * 4, r === RSP ? STACK_B : r + 1, true);
-  [0x10, 0x08, 0x10, 0x10, 0x10, 0x10].forEach((s, i) =>
-    dv.setUint32(TSS_B + 0x48 + i * 4, s, true)
-  );
+  writeTss32(t, TSS_B, TASK_B, 0x2, STACK_B, [0x10, 0x08, 0x10, 0x10, 0x10, 0x10]);
   mem.u8.set(code, CODE);
   mem.u8.set(taskB, TASK_B);
   for (let r = 0; r < 8; r++) cpu.lo[r] = 0xa0 + r;
@@ -166,17 +151,10 @@ Deno.test("a bad CS in the new TSS raises #TS(CS) in the new task, after the swi
 Deno.test("a kernel stack overflow double-faults into a task gate on its own stack", () => {
   // SS: 4 KiB of stack at 0x50000; ESP = 0x10 leaves room for four pushes.
   const t = setup([0x50, 0x50, 0x50, 0x50, 0x50], [0xf4], [segDesc(0x50000, 0xfff, 0x13, 0, 4)]);
-  const { cpu, mem } = t;
+  const { cpu } = t;
   cpu.setSegment(SS, 0x40, 0x50000, 0xfff, 0x4093);
   cpu.lo[RSP] = 0x10;
-  const idt = (vec: number, d: Desc) => {
-    mem.dv.setInt32(IDT + vec * 8, d[0], true);
-    mem.dv.setInt32(IDT + vec * 8 + 4, d[1], true);
-  };
-  idt(VEC_SS, gate(0x08, 0x21000, 0xe, 0));
-  idt(VEC_DF, gate(0x30, 0, 5, 0));
-  cpu.idtBase = IDT;
-  cpu.idtLimit = 0x7ff;
+  setIdt(t, IDT, [[VEC_SS, gate(0x08, 0x21000, 0xe, 0)], [VEC_DF, gate(0x30, 0, 5, 0)]]);
   cpu.run(10);
   assert.deepEqual(t.host.exceptions, [VEC_SS, VEC_DF]);
   assert.equal(cpu.halted, true);

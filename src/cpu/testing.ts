@@ -128,3 +128,34 @@ export function enterLongMode(cpu: Cpu, ptBase = 0x1000, mapBytes = 1 << 30): vo
   cpu.updateMode();
   cpu.flushTlbAll();
 }
+
+const STOP = new Error("stop at the first exception");
+
+/**
+ * Runs `code` and a HLT at 0x8000 with the registers `regs` ({register: value}) until the HLT or
+ * the first exception, which stops the run after `onFault` sees its vector and error code.
+ */
+export function runCode(
+  t: TestMachine,
+  code: number[],
+  regs: Record<number, number>,
+  onFault: (vec: number, err: number) => void,
+): void {
+  const { cpu, mem, host } = t;
+  mem.u8.set([...code, 0xf4], 0x8000);
+  cpu.rip = 0x8000;
+  cpu.halted = false;
+  for (const [r, v] of Object.entries(regs)) cpu.setReg(Number(r), v);
+  const saved = host.onException;
+  host.onException = (vec, _has, err) => {
+    onFault(vec, err);
+    throw STOP;
+  };
+  try {
+    for (let i = 0; i < 10 && !cpu.halted; i++) cpu.run(1000);
+  } catch (e) {
+    if (e !== STOP) throw e;
+  } finally {
+    host.onException = saved;
+  }
+}

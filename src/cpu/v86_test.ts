@@ -4,13 +4,17 @@ import {
   code64,
   data32,
   enterProtected32,
+  FLAT_GDT,
   gate,
+  paging32,
+  protected32,
   runToFault,
   setGdt,
+  setIdt,
   tss32,
+  writeTss32,
 } from "./desc_testing.ts";
 import {
-  CR0_PG,
   CS,
   DS,
   ES,
@@ -44,6 +48,8 @@ const K_BP = KERNEL + 0x400;
 const V_CS = 0x1000, V_SS = 0x2000, V_SP = 0x1000, V_DS = 0x3000, V_ES = 0x3100;
 const V_FS = 0x3200, V_GS = 0x3300;
 const IOPL3 = 3 << 12;
+/** The outer state an interrupt from V86 pushes above EFLAGS: SP, SS, ES, DS, FS, GS. */
+const V86_OUTER = [V_SP, V_SS, V_ES, V_DS, V_FS, V_GS];
 
 const u32 = (t: TestMachine, at: number) => t.mem.dv.getUint32(at, true);
 
@@ -55,46 +61,28 @@ const u32 = (t: TestMachine, at: number) => t.mem.dv.getUint32(at, true);
  * virtual-8086 mode at V_CS:0 with `eflags`; `code` is the V86 code.
  */
 function setup(code: number[], eflags: number): TestMachine {
-  const t = makeCpu(4 << 20);
+  const t = protected32({
+    gdt: GDT,
+    tss: TSS,
+    tssLimit: 0x68 + 0x2000,
+    extra: [code32(0, true)],
+    esp0: ESP0,
+  });
   const { cpu, mem } = t;
   const dv = mem.dv;
-  setGdt(t, GDT, [
-    [0, 0],
-    code32(0),
-    data32(0),
-    code32(3),
-    data32(3),
-    tss32(TSS, 0x68 + 0x2000, 0, true),
-    code32(0, true),
-  ]);
-  enterProtected32(cpu);
-  cpu.setSegment(7, 0x28, TSS, 0x68 + 0x2000, 0x8b);
-  dv.setUint32(TSS + 4, ESP0, true);
-  dv.setUint32(TSS + 8, 0x10, true);
   dv.setUint16(TSS + 0x66, 0x68, true); // I/O map base
   mem.u8[TSS + 0x68 + (0x81 >>> 3)] = 1 << (0x81 & 7);
   mem.u8[TSS + 0x68 + 0x2000] = 0xff;
-  const idt = (vec: number, d: [number, number]) => {
-    dv.setInt32(IDT + vec * 8, d[0], true);
-    dv.setInt32(IDT + vec * 8 + 4, d[1], true);
-  };
-  idt(VEC_BP, gate(0x08, K_BP, 0xf, 3));
-  idt(VEC_GP, gate(0x08, K_GP, 0xe, 0));
-  idt(VEC_PF, gate(0x08, K_PF, 0xe, 0));
-  idt(0x40, gate(0x08, K_INT, 0xe, 3));
-  idt(0x42, gate(0x18, K_INT, 0xe, 3));
-  idt(0x43, gate(0x30, K_INT, 0xe, 3));
-  cpu.idtBase = IDT;
-  cpu.idtLimit = 0x7ff;
+  setIdt(t, IDT, [
+    [VEC_BP, gate(0x08, K_BP, 0xf, 3)],
+    [VEC_GP, gate(0x08, K_GP, 0xe, 0)],
+    [VEC_PF, gate(0x08, K_PF, 0xe, 0)],
+    [0x40, gate(0x08, K_INT, 0xe, 3)],
+    [0x42, gate(0x18, K_INT, 0xe, 3)],
+    [0x43, gate(0x30, K_INT, 0xe, 3)],
+  ]);
   // Paging: identity, user-accessible only at 0x10000-0x3ffff.
-  dv.setUint32(PD, PT | 7, true);
-  for (let i = 0; i < 1024; i++) {
-    dv.setUint32(PT + i * 4, (i << 12) | 3 | (i >= 0x10 && i < 0x40 ? 4 : 0), true);
-  }
-  cpu.cr3 = PD;
-  cpu.cr0 = (cpu.cr0 | CR0_PG) | 0;
-  cpu.updateMode();
-  cpu.flushTlbAll();
+  paging32(t, PD, PT, (i) => 3 | (i >= 0x10 && i < 0x40 ? 4 : 0));
   mem.u8.set([0xcf], K_IRET);
   mem.u8.set([0xf4], K_GP);
   mem.u8.set([0xf4], K_PF);
@@ -173,12 +161,7 @@ Deno.test("IRETD at CPL 0 with VM = 1 enters virtual-8086 mode; real-mode code r
     9,
     V_CS,
     V86_FLAGS,
-    V_SP,
-    V_SS,
-    V_ES,
-    V_DS,
-    V_FS,
-    V_GS,
+    ...V86_OUTER,
   ]);
 });
 
@@ -248,12 +231,7 @@ Deno.test("IOPL < 3: CLI, STI, PUSHF, POPF, INT n and IRET raise #GP(0); INT3 do
       0,
       V_CS,
       FLAG_VM | FLAG_IF | 2,
-      V_SP,
-      V_SS,
-      V_ES,
-      V_DS,
-      V_FS,
-      V_GS,
+      ...V86_OUTER,
     ]);
   }
   const t = setup([0xcc], FLAG_VM | 2); // int3: to the protected-mode handler (a trap gate)
@@ -375,7 +353,7 @@ Deno.test("IRETQ at CPL 0 in IA-32e mode ignores VM in the popped RFLAGS, loads 
 Deno.test("IRETD at CPL 3 ignores VM in the popped EFLAGS (no way into V86 but from CPL 0)", () => {
   const t = makeCpu(4 << 20);
   const { cpu, mem } = t;
-  setGdt(t, GDT, [[0, 0], code32(0), data32(0), code32(3), data32(3)]);
+  setGdt(t, GDT, FLAT_GDT);
   enterProtected32(cpu, 0x1b, 0x23);
   cpu.eflags = IOPL3 | 2;
   [0x20010, 0x1b, FLAG_VM | IOPL3 | FLAG_IF | 2].forEach((v, i) =>
@@ -394,31 +372,11 @@ Deno.test("IRETD at CPL 3 ignores VM in the popped EFLAGS (no way into V86 but f
 
 Deno.test("task switch into a virtual-8086 task and, through a task gate, back out and in", () => {
   const TSS_A = 0x3000, TSS_B = 0x3100, CODE = 0x20000;
-  const t = makeCpu(4 << 20);
+  const t = protected32({ gdt: GDT, tss: TSS_A, extra: [tss32(TSS_B)] });
   const { cpu, mem } = t;
-  const dv = mem.dv;
-  setGdt(t, GDT, [
-    [0, 0],
-    code32(0),
-    data32(0),
-    code32(3),
-    data32(3),
-    tss32(TSS_A, 0x67, 0, true),
-    tss32(TSS_B),
-  ]);
-  enterProtected32(cpu);
-  cpu.setSegment(7, 0x28, TSS_A, 0x67, 0x8b);
-  dv.setInt32(IDT + 0x41 * 8, gate(0x28, 0, 5, 3)[0], true);
-  dv.setInt32(IDT + 0x41 * 8 + 4, gate(0x28, 0, 5, 3)[1], true);
-  cpu.idtBase = IDT;
-  cpu.idtLimit = 0x7ff;
+  setIdt(t, IDT, [[0x41, gate(0x28, 0, 5, 3)]]);
   // Task B: V86 at 1000:0005 (int 0x41; inc cx; hlt), IOPL 3.
-  dv.setUint32(TSS_B + 0x20, 5, true);
-  dv.setUint32(TSS_B + 0x24, V86_FLAGS, true);
-  for (let r = 0; r < 8; r++) dv.setUint32(TSS_B + 0x28 + r * 4, r === RSP ? V_SP : r + 1, true);
-  [V_ES, V_CS, V_SS, V_DS, V_FS, V_GS].forEach((s, i) =>
-    dv.setUint32(TSS_B + 0x48 + i * 4, s, true)
-  );
+  writeTss32(t, TSS_B, 5, V86_FLAGS, V_SP, [V_ES, V_CS, V_SS, V_DS, V_FS, V_GS]);
   mem.u8.set([0xcd, 0x41, 0x41, 0xf4], V_CS * 16 + 5);
   // Task A: jmp far 0x30:0; iretd
   mem.u8.set([0xea, 0, 0, 0, 0, 0x30, 0, 0xcf], CODE);

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { code64, data32, type Desc, runToFault, setGdt } from "../desc_testing.ts";
+import {
+  code64,
+  type Desc,
+  type FaultState,
+  LONG_GDT,
+  runToFault,
+  setGdt,
+} from "../desc_testing.ts";
 import { CS, RSP, VEC_GP } from "../regs.ts";
 import { enterLongMode, makeCpu, type TestMachine } from "../testing.ts";
 
@@ -9,12 +16,23 @@ const GDT = 0x10000, CODE = 0x200000, STACK = 0x300000;
 function long64(code: number[], extra: Desc[] = []): TestMachine {
   const t = makeCpu(32 << 20);
   enterLongMode(t.cpu, 0x1000, 16 << 20);
-  setGdt(t, GDT, [[0, 0], code64(0), data32(0), code64(3), data32(3), ...extra]);
+  setGdt(t, GDT, [...LONG_GDT, ...extra]);
   t.mem.u8.set(code, CODE);
   t.cpu.rip = CODE;
   t.cpu.setReg(RSP, STACK);
   return t;
 }
+
+/** The fault state of an instruction at CODE that faulted with nothing changed, at CPL 0. */
+const atStart = (vec: number, err: number): FaultState => ({
+  vec,
+  err,
+  rip: CODE,
+  cs: 0x08,
+  ss: 0x10,
+  cpl: 0,
+  rsp: STACK,
+});
 
 function qwords(t: TestMachine, at: number, vals: number[]): void {
   vals.forEach((v, i) => {
@@ -27,15 +45,7 @@ Deno.test("IRETQ to CPL 3 with a non-canonical RIP: #GP(0) from CPL 0, CS and RS
   const t = long64([0x48, 0xcf]);
   qwords(t, STACK, [0x8000_0000_0000, 0x1b, 0x202, 0x400000, 0x23]);
   const f = runToFault(t);
-  assert.deepEqual(f, {
-    vec: VEC_GP,
-    err: 0,
-    rip: CODE,
-    cs: 0x08,
-    ss: 0x10,
-    cpl: 0,
-    rsp: STACK,
-  });
+  assert.deepEqual(f, atStart(VEC_GP, 0));
   assert.equal(t.cpu.getRflags() & 0x200, 0);
 });
 
@@ -43,15 +53,7 @@ Deno.test("RETFQ to CPL 3 with a bad SS selector: #GP(SS) with CS, CPL and RSP u
   const t = long64([0x48, 0xcb]);
   qwords(t, STACK, [0x401000, 0x1b, 0x400000, 0x33]); // SS index 6: beyond the GDT
   const f = runToFault(t);
-  assert.deepEqual(f, {
-    vec: VEC_GP,
-    err: 0x30,
-    rip: CODE,
-    cs: 0x08,
-    ss: 0x10,
-    cpl: 0,
-    rsp: STACK,
-  });
+  assert.deepEqual(f, atStart(VEC_GP, 0x30));
 });
 
 Deno.test("far CALL m16:64 to a non-canonical offset: #GP(0), nothing pushed, CS unchanged", () => {
@@ -61,15 +63,7 @@ Deno.test("far CALL m16:64 to a non-canonical offset: #GP(0), nothing pushed, CS
   t.mem.dv.setUint16(ptr + 8, 0x28, true);
   t.cpu.setReg(0, ptr);
   const f = runToFault(t);
-  assert.deepEqual(f, {
-    vec: VEC_GP,
-    err: 0,
-    rip: CODE,
-    cs: 0x08,
-    ss: 0x10,
-    cpl: 0,
-    rsp: STACK,
-  });
+  assert.deepEqual(f, atStart(VEC_GP, 0));
   assert.equal(t.cpu.segSel[CS], 0x08);
 });
 

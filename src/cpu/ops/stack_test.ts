@@ -1,36 +1,19 @@
 import assert from "node:assert/strict";
-import { CR0_PE, CS, DS, ES, FS, GS, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP, SS } from "../regs.ts";
-import { enterLongMode, makeCpu, type TestMachine } from "../testing.ts";
-
-const STOP = new Error("stop at the first exception");
+import { RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP, SS } from "../regs.ts";
+import { enterProtected32 } from "../desc_testing.ts";
+import { enterLongMode, makeCpu, runCode, type TestMachine } from "../testing.ts";
 
 /** Runs code at 0x8000 until HLT or the first exception; returns its vector (-1: none). */
 function run(t: TestMachine, code: number[], regs: Record<number, number>): number {
-  const { cpu, mem, host } = t;
-  mem.u8.set([...code, 0xf4], 0x8000);
-  cpu.rip = 0x8000;
-  cpu.halted = false;
-  for (const [r, v] of Object.entries(regs)) cpu.setReg(Number(r), v);
   let vec = -1;
-  host.onException = (v) => {
-    vec = v;
-    throw STOP;
-  };
-  try {
-    for (let i = 0; i < 10 && !cpu.halted; i++) cpu.run(1000);
-  } catch (e) {
-    if (e !== STOP) throw e;
-  }
+  runCode(t, code, regs, (v) => void (vec = v));
   return vec;
 }
 
 /** 32-bit protected mode without paging; SS replaced by the test. */
 function prot32(): TestMachine {
   const t = makeCpu(1 << 20);
-  t.cpu.cr0 = CR0_PE | 0x10;
-  t.cpu.setSegment(CS, 0x08, 0, 0xffffffff, 0xc09b);
-  for (const s of [DS, ES, SS, FS, GS]) t.cpu.setSegment(s, 0x10, 0, 0xffffffff, 0xc093);
-  t.cpu.updateMode();
+  enterProtected32(t.cpu);
   return t;
 }
 

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
-import { CR0_PE, CS, DS, ES, FS, GS, RAX, RBX, RCX, RDI, RSI, SS } from "../regs.ts";
-import { enterLongMode, makeCpu, type TestMachine } from "../testing.ts";
-
-const STOP = new Error("stop at the first exception");
+import { CS, DS, ES, FS, RAX, RBX, RCX, RDI, RSI, SS } from "../regs.ts";
+import { enterProtected32 } from "../desc_testing.ts";
+import { enterLongMode, makeCpu, runCode, type TestMachine } from "../testing.ts";
 
 interface Fault {
   vec: number;
@@ -15,33 +14,19 @@ interface Fault {
 
 /** Runs code at 0x8000 until HLT or the first exception, which is recorded with the registers. */
 function run(t: TestMachine, code: number[], regs: Record<number, number>): Fault | null {
-  const { cpu, mem, host } = t;
-  mem.u8.set([...code, 0xf4], 0x8000);
-  cpu.rip = 0x8000;
-  cpu.halted = false;
-  for (const [r, v] of Object.entries(regs)) cpu.setReg(Number(r), v);
+  const { cpu } = t;
   let fault: Fault | null = null;
-  host.onException = (vec, _has, err) => {
+  runCode(t, code, regs, (vec, err) => {
     fault = { vec, err, rcx: cpu.reg(RCX), rsi: cpu.reg(RSI), rdi: cpu.reg(RDI), rip: cpu.rip };
-    throw STOP;
-  };
-  try {
-    for (let i = 0; i < 10 && !cpu.halted; i++) cpu.run(1000);
-  } catch (e) {
-    if (e !== STOP) throw e;
-  }
+  });
   return fault;
 }
 
 /** 32-bit protected mode, no paging, flat 4 GiB segments (then adjusted by the test). */
 function prot32(): TestMachine {
   const t = makeCpu(1 << 20);
-  const { cpu } = t;
-  cpu.cr0 = CR0_PE | 0x10;
-  cpu.setSegment(CS, 0x08, 0, 0xffffffff, 0xc09b);
-  for (const s of [DS, ES, SS, FS, GS]) cpu.setSegment(s, 0x10, 0, 0xffffffff, 0xc093);
-  cpu.updateMode();
-  cpu.flushTlbAll();
+  enterProtected32(t.cpu);
+  t.cpu.flushTlbAll();
   return t;
 }
 
