@@ -10,7 +10,7 @@ import type { GuestMemory } from "../memory/guest_memory.ts";
 import { PAGE_SIZE } from "../memory/guest_memory.ts";
 import type { Block, Cpu, Op } from "./cpu.ts";
 import { decodeRun } from "./decode.ts";
-import type { Insn } from "./insn.ts";
+import { FLOW_CONDITIONAL, type Insn } from "./insn.ts";
 import { builderFor, isIsolated, udOp } from "./ops/registry.ts";
 import "./ops/all.ts";
 import "./jit/snippets.ts";
@@ -93,6 +93,11 @@ export class CodeCache {
       rips.push(ops.length === 1 ? rip : run.insns[run.insns.length - 1]!.next);
       len += 1;
     }
+    // A conditional branch inside the block ends it when taken (see endsBlock).
+    for (let k = 0; k < ops.length - 1; k++) {
+      const d = run.insns[k]!;
+      if (d.flow === FLOW_CONDITIONAL) ops[k] = exitIfTaken(ops[k]!, d.next);
+    }
     if (pages.length === 1) endOff = Math.min(PAGE_SIZE, off + len);
     return {
       rip,
@@ -169,7 +174,18 @@ export class CodeCache {
   }
 }
 
-/** Whether a block ends after `d`. */
+/**
+ * Whether a block ends after `d`: after control transfers and isolated instructions, but not
+ * after a conditional branch, which leaves the block only when taken (fewer, longer blocks).
+ */
 function endsBlock(d: Insn): boolean {
-  return d.flow !== 0 || isIsolated(d);
+  return (d.flow !== 0 && d.flow !== FLOW_CONDITIONAL) || isIsolated(d);
+}
+
+/** A conditional branch inside a block: stops the block (`brk`) when it is taken. */
+function exitIfTaken(op: Op, next: number): Op {
+  return (c) => {
+    op(c);
+    if (c.rip !== next) c.brk = true;
+  };
 }

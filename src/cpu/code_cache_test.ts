@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Asm, byte, dword } from "../guests/asm.ts";
-import { eax, ebx, rax } from "../guests/asm/operands.ts";
+import { eax, ebx, ecx, edx, rax } from "../guests/asm/operands.ts";
 import { enterLongMode, makeCpu } from "./testing.ts";
 
 function run(build: (a: Asm) => void, base = 0x10000) {
@@ -79,4 +79,20 @@ Deno.test("decode cache: one write invalidates every block it overlaps, and only
   t.cpu.code.invalidate(0x10, 0x31, 1); // (hlt is a block of its own)
   assert.equal(blocks[3]!.valid, false);
   assert.equal(t.mem.code[0x10], 0);
+});
+
+Deno.test("decode cache: a block runs on past a conditional branch not taken and stops at one taken", () => {
+  const { cpu } = run((a) => {
+    const loop = a.label("loop"), odd = a.label("odd");
+    a.mov(ecx, 100).xor(ebx, ebx).xor(edx, edx);
+    a.bind(loop).i("inc", ebx);
+    a.i("test", ebx, 1).jnz(odd); // taken on odd iterations, inside the block
+    a.i("inc", edx); // runs on even iterations only
+    a.bind(odd).i("dec", ecx).jnz(loop);
+    a.hlt();
+  });
+  assert.equal(cpu.lo[3], 100);
+  assert.equal(cpu.lo[2], 50);
+  // 3 + 50 odd iterations of 5 + 50 even ones of 6 + HLT.
+  assert.equal(cpu.icount, 3 + 50 * 5 + 50 * 6 + 1);
 });

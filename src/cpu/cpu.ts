@@ -1565,8 +1565,8 @@ export class Cpu {
   /**
    * The block at RIP. A jump-cache entry is used only if the current execute translation of its
    * first byte (CS base + RIP, this TLB) still leads to the block's physical address: a far jump
-   * to another CS base, INVLPG, a remap or a TLB slot taken by another page then all miss.
-   * Blocks spanning two pages are never cached here (the code cache re-checks their second page).
+   * to another CS base, INVLPG, a remap or a TLB slot taken by another page then all miss. For
+   * a block spanning two pages, the second page's translation is checked the same way.
    */
   fetchBlock(): Block {
     const rip = this.rip;
@@ -1578,11 +1578,16 @@ export class Cpu {
     if (b !== undefined && b.rip === rip && b.valid && b.mode === this.modeKey) {
       const vpn = Math.floor(lin * INV4K);
       const i = vpn & TLB_MASK;
-      if (t.xTag[i] === vpn && t.xBase[i]! + (lin & 0xfff) === b.pa) return b;
+      if (t.xTag[i] === vpn && t.xBase[i]! + (lin & 0xfff) === b.pa) {
+        if (b.pages.length === 1) return b;
+        // An instruction crossing into the next page: that page's translation too.
+        const i2 = (vpn + 1) & TLB_MASK;
+        if (t.xTag[i2] === vpn + 1 && t.xBase[i2] === b.pages[1]! * PAGE_SIZE) return b;
+      }
     }
     const pa = this.fetchAddr(lin);
     const nb = this.code.lookup(this, pa, rip, lin);
-    jc[k] = nb.pages.length === 1 ? nb : undefined;
+    jc[k] = nb;
     return nb;
   }
 

@@ -83,10 +83,13 @@ export interface Insn {
   /** Segment for string-source operands (DS unless overridden). */
   readonly strSeg: number;
   readonly bytes: Uint8Array;
-  /** iced's flow control (0 = next). */
+  /** iced's flow control (0 = next, FLOW_CONDITIONAL = Jcc, LOOPcc, JrCXZ). */
   readonly flow: number;
   /** Condition code 0..15 (x86 encoding: O NO B AE E NE BE A S NS P NP L GE LE G) or -1. */
   readonly cc: number;
   /** Stack pointer change made by the instruction (iced's stackPointerIncrement). */
   readonly spInc: number;
 }
+
+/** iced's FlowControl.ConditionalBranch: a block continues past it when it is not taken. */
+export const FLOW_CONDITIONAL = 3;

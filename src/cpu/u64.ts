@@ -73,6 +73,9 @@ export function parseHex64(s: string): [number, number] | null {
   return [parseInt(d.slice(8), 16) | 0, parseInt(d.slice(0, 8), 16) | 0];
 }
 
+/** 2^-16: multiplying by it is exact, unlike a floating-point `%` (a slow library call). */
+const INV65536 = 1 / 65536;
+
 /**
  * 64×64 → 128-bit unsigned multiply of (alo, ahi) × (blo, bhi) using 16-bit limbs.
  * Writes the four 32-bit words (low first) into `out`.
@@ -80,26 +83,32 @@ export function parseHex64(s: string): [number, number] | null {
 export function mulU64(alo: number, ahi: number, blo: number, bhi: number, out: Int32Array): void {
   const a0 = alo & 0xffff, a1 = alo >>> 16, a2 = ahi & 0xffff, a3 = ahi >>> 16;
   const b0 = blo & 0xffff, b1 = blo >>> 16, b2 = bhi & 0xffff, b3 = bhi >>> 16;
-  // Column sums; each partial product < 2^32, sums kept below 2^53.
+  // Column sums; each partial product < 2^32, sums kept below 2^53. q = carry, w = 16-bit digit.
   let c = a0 * b0;
-  const w0 = c % 65536;
-  c = (c - w0) / 65536 + a0 * b1 + a1 * b0;
-  const w1 = c % 65536;
-  c = (c - w1) / 65536 + a0 * b2 + a1 * b1 + a2 * b0;
-  const w2 = c % 65536;
-  c = (c - w2) / 65536 + a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0;
-  const w3 = c % 65536;
-  c = (c - w3) / 65536 + a1 * b3 + a2 * b2 + a3 * b1;
-  const w4 = c % 65536;
-  c = (c - w4) / 65536 + a2 * b3 + a3 * b2;
-  const w5 = c % 65536;
-  c = (c - w5) / 65536 + a3 * b3;
-  const w6 = c % 65536;
-  const w7 = (c - w6) / 65536;
+  let q = Math.floor(c * INV65536);
+  const w0 = c - q * 65536;
+  c = q + a0 * b1 + a1 * b0;
+  q = Math.floor(c * INV65536);
+  const w1 = c - q * 65536;
+  c = q + a0 * b2 + a1 * b1 + a2 * b0;
+  q = Math.floor(c * INV65536);
+  const w2 = c - q * 65536;
+  c = q + a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0;
+  q = Math.floor(c * INV65536);
+  const w3 = c - q * 65536;
+  c = q + a1 * b3 + a2 * b2 + a3 * b1;
+  q = Math.floor(c * INV65536);
+  const w4 = c - q * 65536;
+  c = q + a2 * b3 + a3 * b2;
+  q = Math.floor(c * INV65536);
+  const w5 = c - q * 65536;
+  c = q + a3 * b3;
+  q = Math.floor(c * INV65536);
+  const w6 = c - q * 65536;
   out[0] = w0 | (w1 << 16);
   out[1] = w2 | (w3 << 16);
   out[2] = w4 | (w5 << 16);
-  out[3] = w6 | (w7 << 16);
+  out[3] = w6 | (q << 16);
 }
 
 /** Low 64 bits of a 64×64 multiply (signedness does not matter for the low half). */
@@ -107,13 +116,14 @@ export function mulLo64(alo: number, ahi: number, blo: number, bhi: number, out:
   const a0 = alo & 0xffff, a1 = alo >>> 16;
   const b0 = blo & 0xffff, b1 = blo >>> 16;
   let c = a0 * b0;
-  const w0 = c % 65536;
-  c = (c - w0) / 65536 + a0 * b1 + a1 * b0;
-  const w1 = c % 65536;
-  const carry = (c - w1) / 65536; // < 2^18
+  let q = Math.floor(c * INV65536);
+  const w0 = c - q * 65536;
+  c = q + a0 * b1 + a1 * b0;
+  q = Math.floor(c * INV65536); // < 2^18
+  const w1 = c - q * 65536;
   out[0] = w0 | (w1 << 16);
   // High word: a1*b1 + carry + lo×hi cross terms, all mod 2^32.
-  out[1] = (Math.imul(a1, b1) + carry + Math.imul(alo, bhi) + Math.imul(ahi, blo)) | 0;
+  out[1] = (Math.imul(a1, b1) + q + Math.imul(alo, bhi) + Math.imul(ahi, blo)) | 0;
 }
 
 /** Signed 64×64 → 128 multiply: out = 4 words, low first. */
@@ -122,6 +132,29 @@ export function mulS64(alo: number, ahi: number, blo: number, bhi: number, out: 
   // Correct the high 64 bits: subtract b<<64 if a<0, a<<64 if b<0.
   if (ahi < 0) sub64Into(out, blo, bhi);
   if (bhi < 0) sub64Into(out, alo, ahi);
+}
+
+/**
+ * Truncating signed 64×64 multiply (IMUL r64, r/m64[, imm]): the low 64 bits to out[0..1];
+ * returns whether the signed product does not fit in 64 bits (CF = OF). The product's magnitude
+ * estimated in floating point (relative error below 2^-51) settles that without the high half
+ * unless it lies between 2^62 and 2^64.
+ */
+export function imulTrunc64(
+  alo: number,
+  ahi: number,
+  blo: number,
+  bhi: number,
+  out: Int32Array,
+): boolean {
+  const p = Math.abs((ahi * TWO32 + (alo >>> 0)) * (bhi * TWO32 + (blo >>> 0)));
+  if (p < 4611686018427387904 || p >= 18446744073709551616) {
+    mulLo64(alo, ahi, blo, bhi, out);
+    return p >= 18446744073709551616;
+  }
+  mulS64(alo, ahi, blo, bhi, out);
+  const s = out[1]! >> 31;
+  return out[2] !== s || out[3] !== s;
 }
 
 function sub64Into(out: Int32Array, lo: number, hi: number): void {

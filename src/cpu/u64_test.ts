@@ -4,6 +4,7 @@ import {
   getI64,
   getU64,
   hex64,
+  imulTrunc64,
   mulLo64,
   mulS64,
   mulU64,
@@ -64,6 +65,27 @@ Deno.test("mulU64/mulLo64/mulS64 match BigInt", () => {
       mulS64(al, ah, bl, bh, out);
       const sa = BigInt.asIntN(64, a), sb = BigInt.asIntN(64, b);
       assert.equal(join(out, 4), BigInt.asUintN(128, sa * sb));
+    }
+  }
+});
+
+Deno.test("imulTrunc64 gives the low half and signed overflow, also near 2^62..2^64", () => {
+  const vals = [...edges, 0x80000001n, 0xfffffffe00000001n, 0x100000001n, 0xc0000000n];
+  // Factors whose products land at and around the overflow boundary 2^63 (and the estimate's
+  // thresholds 2^62 and 2^64), with both signs.
+  for (const e of [31n, 32n, 33n]) {
+    for (const d of [-2n, -1n, 0n, 1n, 2n]) vals.push((1n << e) + d, -((1n << e) + d));
+  }
+  vals.push(3037000499n, 3037000500n, 4294967295n, 6074000999n); // ~sqrt(2^63), sqrt(2^65)
+  for (let i = 0; i < 100; i++) vals.push(rnd64() >> BigInt(i % 64));
+  const out = new Int32Array(4);
+  for (const a of vals) {
+    for (const b of vals) {
+      const [al, ah] = split(a), [bl, bh] = split(b);
+      const ovf = imulTrunc64(al, ah, bl, bh, out);
+      const p = BigInt.asIntN(64, a) * BigInt.asIntN(64, b);
+      assert.equal(join(out, 2), p & M64, `${a} * ${b}`);
+      assert.equal(ovf, BigInt.asIntN(64, p) !== p, `${a} * ${b}`);
     }
   }
 });

@@ -11,7 +11,7 @@
  */
 
 import type { Block, Cpu, Op } from "../cpu.ts";
-import type { Insn } from "../insn.ts";
+import { FLOW_CONDITIONAL, type Insn } from "../insn.ts";
 import { ripLiteral } from "./emit.ts";
 
 /** What a snippet generator returns. */
@@ -78,6 +78,10 @@ export function compileBlock(b: Block, insns: readonly Insn[]): (c: Cpu) => numb
       ripKnown = false;
     } else ripKnown = false;
     if (s.mayBreak && !last) body += `if (c.brk) return ${i + 1};\n`;
+    // A conditional branch inside the block leaves it when taken.
+    if (!last && d!.flow === FLOW_CONDITIONAL) {
+      body += `if (c.rip !== ${ripLiteral(d!.next)}) return ${i + 1};\n`;
+    }
   }
   body += `return ${n};\n`;
   const src =

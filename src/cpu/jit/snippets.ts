@@ -10,11 +10,11 @@ import { getCF, getZF, LF_ADD, LF_DEC, LF_INC, LF_LOGIC, LF_SUB, testCC } from "
 import { K_BRANCH, K_IMM, K_MEM, K_REG, RC_GPR } from "../insn.ts";
 import { rmwBegin, rmwEnd } from "../operands.ts";
 import { shiftOp } from "../ops/shift.ts";
-import { mulS64 } from "../u64.ts";
+import { imulTrunc64 } from "../u64.ts";
 import { defineSnippet, registerHelpers, type Snippet } from "./compile.ts";
 import { eaCode, int, memRead, memWrite, regRead, regWrite, ripLiteral } from "./emit.ts";
 
-registerHelpers({ getCF, getZF, testCC, rmwBegin, rmwEnd, shiftOp, mulS64 });
+registerHelpers({ getCF, getZF, testCC, rmwBegin, rmwEnd, shiftOp, imulTrunc64 });
 
 const CANON = 140737488355328;
 
@@ -297,9 +297,10 @@ defineSnippet([Mnemonic.Imul], (d) => {
     );
   }
   return snip(
-    `${pre} a = ${aExpr}; ah = ${ahExpr}; bb = ${bExpr}; bh = ${bhExpr}; mulS64(a, ah, bb, bh, c.wide); ` +
-      `r = c.wide[0]; rh = c.wide[1]; lo[${rg}] = r; hi[${rg}] = rh; t = rh >> 31; ` +
-      `c.lfOp = 39; c.lfRes = r; c.lfResHi = rh; c.lfAux = (c.wide[2] !== t || c.wide[3] !== t) ? 0x801 : 0;`,
+    `${pre} a = ${aExpr}; ah = ${ahExpr}; bb = ${bExpr}; bh = ${bhExpr}; ` +
+      `t = imulTrunc64(a, ah, bb, bh, c.wide) ? 0x801 : 0; ` +
+      `r = c.wide[0]; rh = c.wide[1]; lo[${rg}] = r; hi[${rg}] = rh; ` +
+      `c.lfOp = 39; c.lfRes = r; c.lfResHi = rh; c.lfAux = t;`,
     fault,
   );
 });

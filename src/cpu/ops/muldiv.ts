@@ -10,7 +10,7 @@ import { LF_EAGER_COF } from "../flags.ts";
 import { type Insn, K_IMM, K_REG } from "../insn.ts";
 import { eaOf, getReg, readMem, setReg, szIdx } from "../operands.ts";
 import { FLAG_CF, FLAG_OF, RAX, RDX, VEC_DE } from "../regs.ts";
-import { divU128by64, mulLo64, mulS64, mulU64, TWO32 } from "../u64.ts";
+import { divU128by64, imulTrunc64, mulLo64, mulS64, mulU64, TWO32 } from "../u64.ts";
 import { define } from "./registry.ts";
 
 function mulFlags(c: Cpu, sz: number, lo: number, hi: number, overflow: boolean): void {
@@ -126,12 +126,11 @@ function buildImulN(d: Insn): Op {
       }
       default: {
         const w = c.wide;
-        mulS64(a, ah, b, bh, w);
+        const ovf = imulTrunc64(a, ah, b, bh, w);
         const l0 = w[0]!, l1 = w[1]!;
-        const s = l1 >> 31;
         c.lo[rd] = l0;
         c.hi[rd] = l1;
-        mulFlags(c, sz, l0, l1, w[2] !== s || w[3] !== s);
+        mulFlags(c, sz, l0, l1, ovf);
       }
     }
     c.rip = next;
