@@ -105,6 +105,8 @@ export function makeCpu(ramBytes = 16 << 20): TestMachine {
  * pages, RWX) built at physical `ptBase` (6 pages used for up to 4 GiB).
  */
 export function enterLongMode(cpu: Cpu, ptBase = 0x1000, mapBytes = 1 << 30): void {
+  // (`4 << 30` is 0 in JavaScript: a caller asking for 4 GiB must write 2 ** 32.)
+  if (!(mapBytes > 0)) throw new RangeError(`enterLongMode: nothing to map (${mapBytes} bytes)`);
   const mem = cpu.mem;
   const pml4 = ptBase, pdpt = ptBase + 0x1000, pd0 = ptBase + 0x2000;
   const pds = Math.ceil(mapBytes / (1 << 30));
