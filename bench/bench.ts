@@ -1,8 +1,9 @@
 /**
  * `deno task bench`: guest MIPS with recording on, for the built-in CPU-bound guest (compute and
- * memory/branch workloads) and, when this workplace's ../shared/bench is present, the shared
- * benchmark guest; rep STOSQ/MOVSQ throughput (MB/s) on a bare CPU; and trace throughput (events per second written, and read back + verified as
- * replay does). Prints a table; no assertions on time.
+ * memory/branch workloads) and, when this workplace's ../shared/bench (or `--shared-bench DIR`)
+ * is present, the shared benchmark guest; rep STOSQ/MOVSQ throughput (MB/s) on a bare CPU; trace
+ * throughput (events per second written, and read back + verified as replay does); and the Linux
+ * boot when cache/linux is present (not with `--no-linux`). Prints a table; no assertions on time.
  */
 
 import { builtinGuest, fileGuest, sha256Hex } from "../src/cli/guest.ts";
@@ -118,14 +119,17 @@ function u32le(v: number): number[] {
 }
 
 // 2. The shared benchmark guest, when present.
-const shared = new URL("../../shared/bench/", import.meta.url);
+const sharedArg = Deno.args.indexOf("--shared-bench");
+const shared = sharedArg >= 0 && Deno.args[sharedArg + 1] !== undefined
+  ? new URL(`${Deno.args[sharedArg + 1]!.replace(/\/?$/, "/")}`, `file://${Deno.cwd()}/`)
+  : new URL("../../shared/bench/", import.meta.url);
 for (const reps of [70, 700]) {
   const bin = new URL(`guest-${reps}.bin`, shared).pathname;
   let info: string;
   try {
     info = await Deno.readTextFile(new URL(`guest-${reps}.info`, shared));
   } catch {
-    addRow([`shared guest-${reps}`, "-", "-", "-", "../shared/bench not present"]);
+    addRow([`shared guest-${reps}`, "-", "-", "-", `${shared.pathname} not present`]);
     continue;
   }
   const insns = Number(/BENCH_INSNS=(\d+)/.exec(info)?.[1]);
