@@ -42,6 +42,10 @@ export class CpuContext {
   tscOffset = 0;
   halted = false;
   shadow = false;
+  shadowSs = false;
+  /** NMI latched for this context, and NMI blocking (until IRET): private per VTL. */
+  nmiPending = false;
+  nmiBlocked = false;
 
   /** A context in the CPU's power-on state. */
   static reset(): CpuContext {
@@ -96,6 +100,9 @@ export function saveContext(cpu: Cpu, ctx: CpuContext): void {
   ctx.tscOffset = cpu.tscOffset;
   ctx.halted = cpu.halted;
   ctx.shadow = cpu.shadow;
+  ctx.shadowSs = cpu.shadowSs;
+  ctx.nmiPending = cpu.nmiPending;
+  ctx.nmiBlocked = cpu.nmiBlocked;
 }
 
 /** Loads `ctx` into the CPU and selects TLB context `tlbContext`. */
@@ -133,6 +140,9 @@ export function loadContext(cpu: Cpu, ctx: CpuContext, tlbContext: number): void
   cpu.tscOffset = ctx.tscOffset;
   cpu.halted = ctx.halted;
   cpu.shadow = ctx.shadow;
+  cpu.shadowSs = ctx.shadowSs;
+  cpu.nmiPending = ctx.nmiPending;
+  cpu.nmiBlocked = ctx.nmiBlocked;
   cpu.setContext(tlbContext);
   cpu.updateMode();
 }

@@ -55,6 +55,7 @@ import {
   VEC_DB,
   VEC_DF,
   VEC_GP,
+  VEC_NMI,
   VEC_NP,
   VEC_PF,
   VEC_SS,
@@ -275,8 +276,20 @@ export class Cpu {
   shutdown = false;
   /** Interrupt shadow (after STI / MOV SS): interrupts are held for one instruction. */
   shadow = false;
-  /** Set by the host when an external interrupt may be deliverable. */
+  /**
+   * The shadow is MOV SS / POP SS's: it holds NMIs too (SDM §6.8.3). STI's shadow does not
+   * (the SDM allows either; most processors deliver an NMI right after STI).
+   */
+  shadowSs = false;
+  /**
+   * Set by the host when an external interrupt or an NMI may be deliverable (the only flag the
+   * run loop tests between blocks).
+   */
   intrPending = false;
+  /** NMI input: one NMI latched for delivery (a second one while it waits is lost). */
+  nmiPending = false;
+  /** NMIs are blocked from an NMI's delivery until the next IRET executes (SDM §6.7.1). */
+  nmiBlocked = false;
   icount = 0;
   curBlock: Block | null = null;
 
@@ -366,6 +379,9 @@ export class Cpu {
     this.halted = false;
     this.shutdown = false;
     this.shadow = false;
+    this.shadowSs = false;
+    this.nmiPending = false;
+    this.nmiBlocked = false;
     this.updateMode();
     this.flushTlbAll();
   }
@@ -1456,17 +1472,29 @@ export class Cpu {
     this.exitReq = false;
     while (this.icount < end && !this.exitReq) {
       if (this.shutdown) break;
-      if (this.intrPending && !this.shadow && (this.eflags & FLAG_IF)) {
-        const vec = this.host.interruptAck();
-        if (vec >= 0) {
+      if (this.intrPending) {
+        // NMI first (SDM §6.9 priorities), whatever RFLAGS.IF says.
+        if (this.nmiPending && !this.nmiBlocked && !this.shadowSs) {
           try {
-            this.deliverInterrupt(vec);
+            this.deliverNmi();
           } catch (e) {
             this.#onThrow(e);
           }
           continue;
         }
-        this.intrPending = false;
+        if (!this.shadow && (this.eflags & FLAG_IF)) {
+          const vec = this.host.interruptAck();
+          if (vec >= 0) {
+            try {
+              this.deliverInterrupt(vec);
+            } catch (e) {
+              this.#onThrow(e);
+            }
+            continue;
+          }
+          // A pending NMI here is blocked: the IRET that unblocks it raises intrPending again.
+          this.intrPending = false;
+        }
       }
       if (this.halted) break;
       let b: Block;
@@ -1482,6 +1510,7 @@ export class Cpu {
       if (this.shadow) {
         n = 1;
         this.shadow = false;
+        this.shadowSs = false;
       }
       // Single-step (RFLAGS.TF at the start of an instruction): one instruction, then #DB.
       const step = (this.eflags & FLAG_TF) !== 0;
@@ -1615,6 +1644,32 @@ export class Cpu {
     this.halted = false;
     this.host.onInterrupt(vec);
     this.#deliver(vec, false, 0, false, this.rip);
+  }
+
+  /**
+   * Delivers the latched NMI through IDT vector 2 and blocks NMIs until the next IRET. The
+   * blocking stays if the delivery itself faults.
+   */
+  deliverNmi(): void {
+    this.nmiPending = false;
+    this.nmiBlocked = true;
+    this.halted = false;
+    if (this.host.onNmi !== undefined) this.host.onNmi();
+    else this.host.onInterrupt(VEC_NMI);
+    this.#deliver(VEC_NMI, false, 0, false, this.rip);
+  }
+
+  /** The NMI input: latches one NMI (SDM §6.7.1). */
+  raiseNmi(): void {
+    this.nmiPending = true;
+    this.intrPending = true;
+    this.brk = true;
+  }
+
+  /** IRET executes: NMIs are unblocked (even if the IRET then faults). */
+  iretUnblocksNmi(): void {
+    this.nmiBlocked = false;
+    if (this.nmiPending) this.intrPending = true;
   }
 
   /** INT n / INT3 / INTO: software interrupt with return address `next`. */

@@ -60,6 +60,8 @@ export interface CpuHost {
   /** Notifications for the event log. */
   onException(vector: number, hasErrorCode: boolean, errorCode: number, cr2: number): void;
   onInterrupt(vector: number): void;
+  /** An NMI is being delivered (vector 2); without it, onInterrupt(2) is called. */
+  onNmi?(): void;
   onHalt(): void;
   /** Triple fault or shutdown. */
   onShutdown(reason: string): void;

@@ -74,7 +74,7 @@ export class TestHost implements CpuHost {
   onException(vector: number, _hasErrorCode: boolean, _errorCode: number, _cr2: number): void {
     this.exceptions.push(vector);
   }
-  onInterrupt(): void {}
+  onInterrupt(_vector: number): void {}
   onHalt(): void {}
   onShutdown(reason: string): void {
     this.shutdownReason = reason;

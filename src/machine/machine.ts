@@ -777,6 +777,10 @@ function hashContext(h: Hasher, c: CpuContext): void {
   h.num(c.idtBase);
   h.word(c.idtLimit);
   h.words([c.star, c.starLo, c.patLo, c.patHi, c.sysenterCs, c.tscAux, c.halted ? 1 : 0]);
+  // NMI state only when there is some, so hashes from before NMIs existed are unchanged.
+  if (c.nmiPending || c.nmiBlocked) {
+    h.word(0x4e4d4900 | (c.nmiPending ? 1 : 0) | (c.nmiBlocked ? 2 : 0));
+  }
   for (
     const v of [
       c.lstar,

@@ -134,6 +134,7 @@ function movToSeg(d: Insn): Op {
     c.loadSeg(seg, get(c));
     if (seg === SS) {
       c.shadow = true;
+      c.shadowSs = true;
       c.brk = true;
     }
     c.rip = next;

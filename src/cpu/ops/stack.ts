@@ -90,6 +90,7 @@ function buildPop(d: Insn): Op {
       }
       if (s === SS) {
         c.shadow = true;
+        c.shadowSs = true;
         c.brk = true;
       }
       c.rip = next;

@@ -521,6 +521,7 @@ function buildInt(d: Insn, vec: number): Op {
 function buildIret(d: Insn): Op {
   const size = d.code === Code.Iretq ? 8 : d.code === Code.Iretd ? 4 : 2;
   return (c) => {
+    if (c.nmiBlocked) c.iretUnblocksNmi();
     if (!(c.cr0 & CR0_PE)) {
       const ip = c.popN(size), cs = c.popN(size) & 0xffff, fl = c.popN(size);
       c.loadSegReal(CS, cs);
