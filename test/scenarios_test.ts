@@ -31,7 +31,7 @@ const CHECKS: Record<string, number> = {
   "vsm-register-intercepts-kvm-rfc": 41,
   "vsm-isolation": 42,
   "vsm-hv-extras": 130,
-  "vsm-install-intercept": 35,
+  "vsm-install-intercept": 37,
 };
 
 /** Events of one kind. */
@@ -216,6 +216,11 @@ const EXTRA_CHECKS: Record<string, (events: TraceEvent[]) => void> = {
     assert.deepEqual(asserted.map((e) => [e.vp, e.vtl, e.vector, e.target_vtl]), [
       [0, 0, 0x61, 0],
       [0, 0, 0x61, 0],
+    ]);
+    // The NMI it asserted last: vector 2, source nmi, taken by VTL0 with IF = 0.
+    const nmis = ofKind(events, "interrupt").filter((e) => e.source === "nmi");
+    assert.deepEqual(nmis.map((e) => [e.vp, e.vtl, e.vector, e.target_vtl, e.preempted]), [
+      [0, 0, 2, 0, false],
     ]);
   },
   "vsm-isolation": (events) => {

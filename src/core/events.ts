@@ -98,13 +98,13 @@ export const EVENT_KINDS = {
   interrupt: {
     code: 4,
     input: false,
-    doc: "an interrupt was delivered to the guest through its IDT",
+    doc: "an interrupt or NMI was delivered to the guest through its IDT",
     fields: [
-      f("vector", "u", "vector"),
+      f("vector", "u", "vector (an NMI: 2, with source nmi)"),
       f(
         "source",
         "str",
-        "lapic_timer | ipi | ioapic | sint | stimer | vina | pic | ext | assert_virtual_interrupt",
+        "lapic_timer | ipi | ioapic | sint | stimer | vina | pic | ext | assert_virtual_interrupt | nmi",
       ),
       f("target_vtl", "u", "VTL whose interrupt controller delivered it"),
       f("preempted", "bool", "true when it forced a switch to a higher VTL"),

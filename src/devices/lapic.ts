@@ -23,6 +23,8 @@ export const MSR_IA32_APIC_BASE = 0x1b;
 export const MSR_IA32_TSC_DEADLINE = 0x6e0;
 
 const LVT_MASKED = 1 << 16;
+/** Delivery mode NMI (100b) in the ICR and LVT entries. */
+export const DM_NMI = 4;
 const TIMER_PERIODIC = 1 << 17;
 const TIMER_TSC_DEADLINE = 2 << 17;
 
@@ -54,6 +56,8 @@ export interface LapicEnv {
   timerChanged(): void;
   /** ICR write: deliver an IPI (destination, mode, vector…). */
   sendIpi(icrLo: number, icrHi: number): void;
+  /** An NMI for this APIC's processor (ICR delivery mode NMI, LINT0/LINT1 in NMI mode). */
+  nmi?(): void;
   /** An EOI happened (after the ISR bit was cleared); `level`: the vector was level-triggered. */
   onEoi?(vector: number, level: boolean): void;
 }
@@ -122,6 +126,21 @@ export class Lapic {
     if (level) this.tmr[w]! |= b;
     else this.tmr[w]! &= ~b;
     this.env.changed();
+  }
+
+  /** Delivers an NMI to the processor (SDM 11.6.1 delivery mode 100b: the vector is ignored). */
+  acceptNmi(): void {
+    if (this.hwEnabled) this.env.nmi?.();
+  }
+
+  /**
+   * A rising edge on LINT0/LINT1 (`pin` 0 or 1): an NMI if its LVT entry is unmasked with delivery
+   * mode NMI (100b; NMI is always edge-triggered, SDM 11.5.1). Other modes do nothing here:
+   * ExtINT is the platform's virtual wire (Machine.extIntPending); fixed mode is not modelled.
+   */
+  lint(pin: 0 | 1): void {
+    const e = this.lvt[4 + pin]!;
+    if ((e & LVT_MASKED) === 0 && ((e >>> 8) & 7) === DM_NMI) this.acceptNmi();
   }
 
   static #highest(v: Uint32Array): number {

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { Lapic, MSR_IA32_TSC_DEADLINE, REG_LVT_TIMER, REG_TIMER_INITIAL } from "./lapic.ts";
+import {
+  Lapic,
+  MSR_IA32_TSC_DEADLINE,
+  REG_LVT_LINT0,
+  REG_LVT_LINT1,
+  REG_LVT_TIMER,
+  REG_TIMER_INITIAL,
+} from "./lapic.ts";
 
 function lapic() {
   let now = 0;
@@ -91,4 +98,39 @@ Deno.test("lapic: DFR written as the flat model reads back 0xffffffff", () => {
   assert.equal(l.read(0x0e), 0x0fffffff);
   l.write(0x0e, 0xffffffff);
   assert.equal(l.read(0x0e), 0xffffffff);
+});
+
+Deno.test("lapic: LINT1 (and LINT0) in NMI mode deliver an NMI on an edge; other modes do not", () => {
+  let nmis = 0;
+  const l = new Lapic(
+    {
+      now: () => 0,
+      tscOffset: () => 0,
+      instrPerTick: 10,
+      changed: () => {},
+      timerChanged: () => {},
+      sendIpi: () => {},
+      nmi: () => void nmis++,
+    },
+    0,
+    true,
+  );
+  l.lint(1); // masked at reset
+  assert.equal(nmis, 0);
+  l.write(0x0f, 0x1ff);
+  l.write(REG_LVT_LINT1, 0x400); // NMI, unmasked (the vector field is ignored)
+  l.lint(1);
+  assert.equal(nmis, 1);
+  assert.equal(l.deliverable(), -1, "an NMI does not go through the IRR");
+  l.write(REG_LVT_LINT1, 0x10400); // masked
+  l.lint(1);
+  l.write(REG_LVT_LINT0, 0x700); // ExtINT: the 8259 virtual wire, not an NMI
+  l.lint(0);
+  assert.equal(nmis, 1);
+  l.write(REG_LVT_LINT0, 0x400);
+  l.lint(0);
+  assert.equal(nmis, 2);
+  l.writeMsr(0x1b, 0, 0); // hardware-disabled: no NMI
+  l.acceptNmi();
+  assert.equal(nmis, 2);
 });

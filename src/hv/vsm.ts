@@ -7,7 +7,7 @@
 import { hexNum } from "../cpu/u64.ts";
 import type { Vtl } from "../core/vtl.ts";
 import { loadContext, saveContext } from "../cpu/context.ts";
-import { CS, RAX, RCX, SEG_ATTR_L, VEC_UD } from "../cpu/regs.ts";
+import { CS, RAX, RCX, SEG_ATTR_L, VEC_NMI, VEC_UD } from "../cpu/regs.ts";
 import {
   HvVtlEntryReasonInterrupt,
   HvVtlEntryReasonVtlCall,
@@ -17,6 +17,7 @@ import {
   VP_ASSIST_VTL_RETURN_RCX,
 } from "./hvdef.ts";
 import type { HvVp, Partition } from "./partition.ts";
+import { nmiDeliverable } from "./nmi.ts";
 
 export type SwitchReason = "call" | "return" | "fast_return" | "interrupt" | "intercept";
 
@@ -138,7 +139,7 @@ export function vtlReturn(p: Partition, vp: HvVp, rip: number): void {
 
 /**
  * Cross-VTL interrupt preemption (TLFS §15.12.2): if a VTL above the active one has a
- * deliverable interrupt in its APIC — regardless of the active VTL's RFLAGS.IF — switch to the
+ * deliverable NMI or interrupt in its APIC — regardless of the active VTL's RFLAGS.IF — switch to the
  * highest such VTL with entry reason Interrupt. Returns true if it switched.
  */
 export function checkPreemption(p: Partition, vp: HvVp): boolean {
@@ -146,7 +147,8 @@ export function checkPreemption(p: Partition, vp: HvVp): boolean {
   for (let v = vp.contexts.count - 1; v > vp.activeVtl; v--) {
     const vtl = v as Vtl;
     if (!vp.isEnabled(vtl)) continue;
-    const vector = vp.lapics.get(vtl).deliverable();
+    // An NMI comes before any APIC vector (SDM §6.9).
+    const vector = nmiDeliverable(vp, vtl) ? VEC_NMI : vp.lapics.get(vtl).deliverable();
     if (vector >= 0) {
       switchVtl(p, vp, vtl, "interrupt", vp.cpu.rip);
       setEntryReason(p, vp, vtl, HvVtlEntryReasonInterrupt);

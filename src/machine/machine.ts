@@ -183,7 +183,10 @@ export class Machine {
     this.rtc.onDeadlineChanged = () => this.timersChanged();
     this.com1.irq = this.isa.line(4);
     this.pic.connect((level) => {
-      if (level) this.#extIntChanged();
+      if (!level) return;
+      this.#extIntChanged();
+      // The 8259's INTR is wired to the boot processor's LINT0: an NMI if LINT0 says so.
+      this.vps[0]?.hv.lapics.get(Vtl0).lint(0);
     });
     this.pci.onReset = () => this.#finish({ reason: "reset", value: 0, status: 0 });
     this.port92.onReset = () => this.#finish({ reason: "reset", value: 0, status: 0 });
@@ -432,7 +435,7 @@ export class Machine {
 
   /**
    * An IPI from (vp, vtl)'s APIC. IPIs stay within the sender's VTL (TLFS §15.12; spec §8):
-   * they reach the same VTL's APIC on the target VPs. Fixed delivery only for now.
+   * they reach the same VTL's APIC on the target VPs. Fixed, lowest priority, NMI, INIT, SIPI.
    */
   sendIpi(from: Vp, vtl: Vtl, lo: number, hi: number): void {
     const vector = lo & 0xff;
@@ -465,6 +468,9 @@ export class Machine {
           if (lowest === null || p < (lowest.hv.lapics.get(vtl).ppr() & 0xf0)) lowest = vp;
           break;
         }
+        case 4: // NMI (the vector is ignored)
+          vp.hv.lapics.get(vtl).acceptNmi();
+          break;
         case 5: // INIT (level de-assert is ignored)
           if (((lo >>> 14) & 1) === 0 && ((lo >>> 15) & 1) === 1) break;
           this.#init(vp);

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import type { TraceEvent } from "../core/events.ts";
 import { Vtl0 } from "../core/vtl.ts";
+import { RBX } from "../cpu/regs.ts";
 import { DEFAULT_CONFIG, type MachineConfig, validateConfig } from "./config.ts";
 import { NoInput } from "./inputs.ts";
 import { realModeLoader } from "./loader.ts";
@@ -79,4 +80,50 @@ Deno.test("machine: INIT resets the target's local APIC, not its ID", () => {
   m.sendIpi(m.vps[0]!, Vtl0, 0x4500, 0x01000000); // INIT, level assert, to APIC ID 1
   assert.equal(m.vps[1]!.waitSipi, true);
   assert.deepEqual([l1.read(0x0f), l1.read(0x0d), l1.id], [0xff, 0, 1]);
+});
+
+/** An NMI handler at 0000:7E00 for the halted machine: inc bx; iret. */
+function nmiHandler(m: Machine): void {
+  m.mem.writeBytes(0x7e00, Uint8Array.of(0x43, 0xcf));
+  m.mem.write32(2 * 4, 0x7e00);
+}
+
+Deno.test("machine: an NMI IPI (vector ignored) wakes a halted VP with IF = 0 through vector 2", () => {
+  const { m, events } = haltedMachine({ vps: 2 });
+  nmiHandler(m);
+  m.run(1000);
+  const bsp = m.vps[0]!;
+  assert.ok(bsp.cpu.halted);
+  assert.equal(bsp.runnable, false);
+  // From VP1's APIC: delivery mode NMI (100b), physical destination APIC ID 0, vector 0x33.
+  m.sendIpi(m.vps[1]!, Vtl0, 0x4433, 0x00000000);
+  assert.ok(bsp.cpu.nmiPending);
+  assert.equal(bsp.hv.lapic.deliverable(), -1);
+  assert.equal(bsp.runnable, true);
+  m.run(1000);
+  assert.equal(bsp.cpu.lo[RBX]! & 0xffff, 1);
+  assert.ok(bsp.cpu.halted && !bsp.cpu.nmiBlocked);
+  const ints = events.filter((e) => e.kind === "interrupt");
+  assert.equal(ints.length, 1);
+  assert.deepEqual(
+    [ints[0]!.vector, ints[0]!.source, ints[0]!.target_vtl, ints[0]!.preempted],
+    [2, "nmi", 0, false],
+  );
+});
+
+Deno.test("machine: the 8259's INTR rising on LINT0 in NMI mode is an NMI", () => {
+  const { m } = haltedMachine();
+  nmiHandler(m);
+  m.run(1000);
+  const l = m.vps[0]!.hv.lapic;
+  l.write(0x0f, 0x1ff);
+  l.write(0x35, 0x400); // LINT0: NMI
+  // Initialise the master 8259 (ICW1-ICW4), unmask IRQ1, raise it.
+  for (const [p, v] of [[0x20, 0x11], [0x21, 0x08], [0x21, 0x04], [0x21, 0x01], [0x21, 0xfd]]) {
+    m.ports.write(p!, 1, v!);
+  }
+  m.pic.setIrq(1, true);
+  assert.ok(m.vps[0]!.cpu.nmiPending);
+  m.run(1000);
+  assert.equal(m.vps[0]!.cpu.lo[RBX]! & 0xffff, 1);
 });

@@ -20,6 +20,8 @@ import { ioIntercepted } from "../hv/io_intercepts.ts";
 import { tlbWaitOver } from "../hv/hypercalls/flush.ts";
 import { checkVina, takePreempted } from "../hv/vsm.ts";
 import { eoiAssistAck, eoiAssistSync } from "../hv/eoi_assist.ts";
+import { assertNmi, NMI_SOURCE, nmiDeliverable } from "../hv/nmi.ts";
+import { VEC_NMI } from "../cpu/regs.ts";
 import type { Machine } from "./machine.ts";
 
 export class Vp implements CpuHost {
@@ -53,6 +55,7 @@ export class Vp implements CpuHost {
       changed: () => this.#lapicChanged(vtl),
       timerChanged: () => m.timersChanged(),
       sendIpi: (lo, hi) => m.sendIpi(this, vtl, lo, hi),
+      nmi: () => assertNmi(this.hv, vtl),
       onEoi: (vector, level) => {
         this.hv.synics?.get(vtl).apicEoi();
         if (level && vtl === 0) this.machine.levelEoi(vector);
@@ -105,9 +108,12 @@ export class Vp implements CpuHost {
     if (c.shutdown || !this.hv.started) return false;
     if (!tlbWaitOver(this.machine.partition, this.hv)) return false;
     if (!c.halted) return true;
-    if (this.hv.preemptCheck) return true;
+    if (this.hv.preemptCheck || (c.nmiPending && !c.nmiBlocked)) return true;
     for (let v = this.hv.activeVtl + 1; v < this.hv.contexts.count; v++) {
-      if (this.hv.isEnabled(v as Vtl) && this.hv.lapics.get(v as Vtl).deliverable() >= 0) {
+      if (
+        this.hv.isEnabled(v as Vtl) &&
+        (this.hv.lapics.get(v as Vtl).deliverable() >= 0 || nmiDeliverable(this.hv, v as Vtl))
+      ) {
         return true;
       }
     }
@@ -212,6 +218,15 @@ export class Vp implements CpuHost {
       source: this.machine.interruptSource(this, vector),
       target_vtl: this.hv.activeVtl,
       preempted: takePreempted(this.hv, this.hv.activeVtl, vector),
+    });
+  }
+
+  onNmi(): void {
+    this.machine.emit(this.index, "interrupt", {
+      vector: VEC_NMI,
+      source: NMI_SOURCE,
+      target_vtl: this.hv.activeVtl,
+      preempted: takePreempted(this.hv, this.hv.activeVtl, VEC_NMI),
     });
   }
 

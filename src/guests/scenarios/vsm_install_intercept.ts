@@ -13,7 +13,8 @@
  * (SetVpRegisters RIP += instruction length). VTL0 checks every message field and the emulated
  * result. Then VTL1 asserts virtual interrupts into VTL0, and the rules of both calls are probed:
  * VTL0 may not install intercepts or interrupt VTL1; a VTL may not interrupt itself (OpenVMM);
- * bad types, access masks, ranges and vectors are refused.
+ * bad types, access masks, ranges and vectors are refused. Last, VTL1 asserts an NMI into VTL0,
+ * which takes it through vector 2 with IF = 0.
  */
 
 import { Kit, PAGES } from "../kit.ts";
@@ -321,12 +322,12 @@ export function buildVsmInstallIntercept(): BuiltinGuest {
     ST.ACCESS_DENIED,
   );
   a.xor(r13, r13);
-  for (const [control, vector] of [[0, 0x0f], [0, 0x100], [4, VEC], [1n << 34n, VEC]]) {
+  for (const [control, vector] of [[0, 0x0f], [0, 0x100], [5, VEC], [1n << 34n, VEC]]) {
     mon.req(REQ_ASSERT, control!, 0, vector!, -1);
     a.mov(r14, qword(V.result)).xor(r14, ST.INVALID_PARAMETER).or(r13, r14);
   }
   mon.eq(
-    `${T} vector 0x0F, vector 0x100, HvX64InterruptTypeNmi, reserved control bit 34 -> ` +
+    `${T} vector 0x0F, vector 0x100, HvX64InterruptTypeInit, reserved control bit 34 -> ` +
       "HV_STATUS_INVALID_PARAMETER",
     r13,
     0,
@@ -339,6 +340,11 @@ export function buildVsmInstallIntercept(): BuiltinGuest {
   }
   a.sti().nop().cli();
   mon.eq(`${T} refused calls asserted nothing`, qword(SV.count0), 2);
+  // The NMI is taken with IF = 0 as soon as VTL1 returns (the kit's stub catches vector 2).
+  k.expectFault(0, `${T} VTL0 takes an HvX64InterruptTypeNmi (vector 2) with IF = 0`, 2, () => {
+    mon.req(REQ_ASSERT, 4, 0, 2, -1);
+  });
+  mon.eq(`${T} HvX64InterruptTypeNmi, physical APIC ID 0 -> SUCCESS`, qword(V.result), 0);
   a.jmp(k.finish);
 
   mon.emit();

@@ -17,12 +17,14 @@
  *   itself with a self-IPI).
  * - Reserved bytes, or InterruptControl bits 63:34, nonzero → HV_STATUS_INVALID_PARAMETER (TLFS:
  *   ReservedZ / Reserved; OpenVMM does not look).
- * - InterruptType other than Fixed (0) or LowestPriority (1) → HV_STATUS_INVALID_PARAMETER: the
- *   local APIC model (src/devices/lapic.ts) has no NMI, INIT, SIPI, SMI or ExtINT delivery for
- *   this path. (OpenVMM's CVM accepts Fixed and NMI; its WHP backend Fixed, LowestPriority, NMI,
- *   INIT and SIPI.)
- * - RequestedVector above 0xFF (OpenVMM) or below 0x10 (illegal APIC vectors; the range the TLFS
- *   gives the other interrupt-sending hypercalls) → HV_STATUS_INVALID_PARAMETER.
+ * - InterruptType other than Fixed (0), LowestPriority (1) or Nmi (4) →
+ *   HV_STATUS_INVALID_PARAMETER: there is no INIT, SIPI, SMI or ExtINT delivery for this path.
+ *   (OpenVMM's CVM accepts Fixed and NMI; its WHP backend Fixed, LowestPriority, NMI, INIT and
+ *   SIPI.)
+ * - For Fixed and LowestPriority, RequestedVector above 0xFF (OpenVMM) or below 0x10 (illegal
+ *   APIC vectors; the range the TLFS gives the other interrupt-sending hypercalls) →
+ *   HV_STATUS_INVALID_PARAMETER. For Nmi the vector and LevelTriggered are ignored, as the local
+ *   APIC ignores the vector of delivery mode NMI (SDM 11.6.1).
  * - DestinationAddress above 32 bits → HV_STATUS_INVALID_PARAMETER (OpenVMM).
  *
  * Delivery: to TargetVtl's local APIC of every VP on which that VTL is enabled and whose APIC the
@@ -31,7 +33,9 @@
  * of them; LowestPriority to the one with the lowest processor priority (ties: the lowest VP
  * index, as for IPIs and the IOAPIC). The interrupt then behaves like any other for that APIC
  * (cross-VTL preemption, VINA, TLFS §15.12) and its `interrupt` event names the source
- * `assert_virtual_interrupt`. Matching no APIC is not an error (like an MSI to no one).
+ * `assert_virtual_interrupt`. Nmi goes to the NMI input of each of them for TargetVtl (hv/nmi.ts):
+ * vector 2 whatever RFLAGS.IF, its event's source `nmi`. Matching no APIC is not an error (like an
+ * MSI to no one).
  */
 
 import type { Vtl } from "../../core/vtl.ts";
@@ -46,6 +50,7 @@ import {
   HvCallAssertVirtualInterrupt,
   HvX64InterruptTypeFixed,
   HvX64InterruptTypeLowestPriority,
+  HvX64InterruptTypeNmi,
 } from "../hvdef.ts";
 import { defineHypercall } from "../hypercall.ts";
 import { isSelfPartition } from "./common.ts";
@@ -71,11 +76,12 @@ defineHypercall({
     if (inp.getUint8(29) !== 0 || inp.getUint16(30, true) !== 0 || (flags & ~3) !== 0) {
       return HV_STATUS_INVALID_PARAMETER;
     }
-    if (type !== HvX64InterruptTypeFixed && type !== HvX64InterruptTypeLowestPriority) {
+    const nmi = type === HvX64InterruptTypeNmi;
+    if (type !== HvX64InterruptTypeFixed && type !== HvX64InterruptTypeLowestPriority && !nmi) {
       return HV_STATUS_INVALID_PARAMETER;
     }
     const vector = inp.getUint32(24, true);
-    if (vector < 0x10 || vector > 0xff) return HV_STATUS_INVALID_PARAMETER;
+    if (!nmi && (vector < 0x10 || vector > 0xff)) return HV_STATUS_INVALID_PARAMETER;
     if (inp.getUint32(20, true) !== 0) return HV_STATUS_INVALID_PARAMETER;
     const dest = inp.getUint32(16, true);
     const level = (flags & HV_INTERRUPT_CONTROL_LEVEL_TRIGGERED) !== 0;
@@ -96,7 +102,8 @@ defineHypercall({
       for (const l of hits) if ((l.ppr() & 0xf0) < (low.ppr() & 0xf0)) low = l;
       targets = [low];
     }
-    for (const l of targets) l.accept(vector, level, ASSERT_VIRTUAL_INTERRUPT_SOURCE);
+    if (nmi) { for (const l of targets) l.acceptNmi(); }
+    else for (const l of targets) l.accept(vector, level, ASSERT_VIRTUAL_INTERRUPT_SOURCE);
     return HV_STATUS_SUCCESS;
   },
 });

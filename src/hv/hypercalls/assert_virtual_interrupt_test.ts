@@ -14,6 +14,7 @@ import {
 } from "../hvdef.ts";
 import { ASSERT_VIRTUAL_INTERRUPT_SOURCE } from "./assert_virtual_interrupt.ts";
 import { call, hvMachine } from "./testing.ts";
+import { nmiDeliverable } from "../nmi.ts";
 
 interface In {
   type?: number;
@@ -62,7 +63,6 @@ Deno.test("AssertVirtualInterrupt: reserved fields, types, vectors, destinations
     { rsvd1: 0x100 },
     { flags: 4 }, // bit 34 (ARM64 Asserted) is reserved on x64
     { flags: 0x80000000 },
-    { type: 4 }, // NMI: not modelled
     { type: 5 },
     { type: 6 },
     { type: 2 },
@@ -122,4 +122,33 @@ Deno.test("AssertVirtualInterrupt: broadcast, logical destinations, lowest prior
   // No APIC matches: nothing happens, not an error.
   assert.equal(a({ dest: 7n, vector: 0x54 }), HV_STATUS_SUCCESS);
   assert.deepEqual([0, 1, 2].map((i) => pending(l(i), 0x54)), [false, false, false]);
+});
+
+Deno.test("AssertVirtualInterrupt: Nmi (4) reaches the target VTL's NMI input, vector ignored", () => {
+  const m = hvMachine(3);
+  const nmi = (i: number) => nmiDeliverable(m.vps[i]!.hv, Vtl0);
+  // VP1 is in VTL0: its CPU's NMI input. The vector and LevelTriggered are ignored.
+  const st = call(
+    m,
+    0,
+    Vtl1,
+    HvCallAssertVirtualInterrupt,
+    input({ type: 4, dest: 1n, vector: 2, flags: 1 }),
+  );
+  assert.equal(st, HV_STATUS_SUCCESS);
+  assert.deepEqual([0, 1, 2].map(nmi), [false, true, false]);
+  assert.ok(m.vps[1]!.cpu.nmiPending);
+  assert.equal(m.vps[1]!.hv.lapics.get(Vtl0).deliverable(), -1);
+  // VP0 runs VTL1 (the caller): VTL0's saved context latches it.
+  assert.equal(
+    call(m, 0, Vtl1, HvCallAssertVirtualInterrupt, input({ type: 4, dest: 0xffn, vector: 0 })),
+    HV_STATUS_SUCCESS,
+  );
+  assert.deepEqual([0, 1, 2].map(nmi), [true, true, true]);
+  assert.ok(m.vps[0]!.hv.contexts.get(Vtl0).nmiPending && !m.vps[0]!.cpu.nmiPending);
+  // Reserved fields are still checked.
+  assert.equal(
+    call(m, 0, Vtl1, HvCallAssertVirtualInterrupt, input({ type: 4, rsvd0: 1 })),
+    HV_STATUS_INVALID_PARAMETER,
+  );
 });
