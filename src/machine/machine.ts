@@ -783,9 +783,12 @@ function hashContext(h: Hasher, c: CpuContext): void {
   h.num(c.idtBase);
   h.word(c.idtLimit);
   h.words([c.star, c.starLo, c.patLo, c.patHi, c.sysenterCs, c.tscAux, c.halted ? 1 : 0]);
-  // NMI state only when there is some, so hashes from before NMIs existed are unchanged.
-  if (c.nmiPending || c.nmiBlocked) {
-    h.word(0x4e4d4900 | (c.nmiPending ? 1 : 0) | (c.nmiBlocked ? 2 : 0));
+  // NMI and interrupt-shadow state only when there is some, so that hashes from before they
+  // were hashed stay unchanged.
+  if (c.nmiPending || c.nmiBlocked || c.shadow || c.shadowSs) {
+    const bits = (c.nmiPending ? 1 : 0) | (c.nmiBlocked ? 2 : 0) | (c.shadow ? 4 : 0) |
+      (c.shadowSs ? 8 : 0);
+    h.word(0x4e4d4900 | bits);
   }
   for (
     const v of [

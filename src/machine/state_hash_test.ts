@@ -115,6 +115,21 @@ const X87_POINTERS: Record<string, (vp: Vp) => void> = {
   "fdp high half": (vp) => void (vp.cpu.fdp = 2 ** 40),
 };
 
+const SHADOWS: Record<string, (vp: Vp) => void> = {
+  "STI/MOV SS interrupt shadow": (vp) => void (vp.cpu.shadow = true),
+  "MOV SS/POP SS NMI shadow": (vp) => void (vp.cpu.shadowSs = true),
+  "pending NMI": (vp) => void (vp.cpu.nmiPending = true),
+  "NMI blocking": (vp) => void (vp.cpu.nmiBlocked = true),
+};
+
+for (const [name, change] of Object.entries(SHADOWS)) {
+  Deno.test(`state hash: the ${name} is hashed`, () => {
+    const m = machine();
+    change(m.vps[1]!);
+    assert.notEqual(m.stateHash(), machine().stateHash());
+  });
+}
+
 for (const [name, change] of Object.entries(X87_POINTERS)) {
   Deno.test(`state hash: the x87 ${name} (stored by FSTENV/FXSAVE) is hashed`, () => {
     const m = machine();
