@@ -5,6 +5,8 @@
  * `sendIpi`). Under VSM every (VP, VTL) pair has its own instance with the same APIC ID.
  */
 
+import { DM_NMI } from "./irq.ts";
+
 export const APIC_BASE_DEFAULT = 0xfee00000;
 export const APIC_BASE_BSP = 1 << 8;
 export const APIC_BASE_EXTD = 1 << 10;
@@ -23,8 +25,6 @@ export const MSR_IA32_APIC_BASE = 0x1b;
 export const MSR_IA32_TSC_DEADLINE = 0x6e0;
 
 const LVT_MASKED = 1 << 16;
-/** Delivery mode NMI (100b) in the ICR and LVT entries. */
-export const DM_NMI = 4;
 const TIMER_PERIODIC = 1 << 17;
 const TIMER_TSC_DEADLINE = 2 << 17;
 

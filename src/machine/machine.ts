@@ -25,7 +25,14 @@ import { buildAcpiTables } from "../devices/acpi.ts";
 import { FwCfg } from "../devices/fw_cfg.ts";
 import { Ioapic, IOAPIC_BASE, IOAPIC_SIZE } from "../devices/ioapic.ts";
 import { logicalMatch } from "../devices/lapic.ts";
-import { type ApicMessage, DM_EXTINT, DM_FIXED, DM_LOWEST, IsaIrqRouter } from "../devices/irq.ts";
+import {
+  type ApicMessage,
+  DM_EXTINT,
+  DM_FIXED,
+  DM_LOWEST,
+  DM_NMI,
+  IsaIrqRouter,
+} from "../devices/irq.ts";
 import { PciHost } from "../devices/pci.ts";
 import { Pic8259 } from "../devices/pic8259.ts";
 import { Pit8254 } from "../devices/pit8254.ts";
@@ -521,7 +528,11 @@ export class Machine {
       this.#extIntChanged();
       return;
     }
-    if (m.deliveryMode !== DM_FIXED && m.deliveryMode !== DM_LOWEST) return; // NMI/INIT/SMI
+    if (m.deliveryMode === DM_NMI) {
+      for (const vp of targets) vp.hv.lapics.get(Vtl0).acceptNmi(); // the vector is ignored
+      return;
+    }
+    if (m.deliveryMode !== DM_FIXED && m.deliveryMode !== DM_LOWEST) return; // INIT/SMI
     const chosen = m.deliveryMode === DM_LOWEST ? targets.slice(0, 1) : targets;
     for (const vp of chosen) {
       vp.hv.lapics.get(Vtl0).accept(m.vector, m.trigger === "level", "ioapic");

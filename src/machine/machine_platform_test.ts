@@ -127,3 +127,18 @@ Deno.test("machine: the 8259's INTR rising on LINT0 in NMI mode is an NMI", () =
   m.run(1000);
   assert.equal(m.vps[0]!.cpu.lo[RBX]! & 0xffff, 1);
 });
+
+Deno.test("machine: an IOAPIC redirection entry with delivery mode NMI delivers an NMI", () => {
+  const { m } = haltedMachine();
+  nmiHandler(m);
+  m.run(1000);
+  // Pin 5: delivery mode NMI (100b), vector 0x55 (ignored), edge, physical APIC ID 0.
+  m.ioapic.mmioWrite(0x00, 4, 0x10 + 5 * 2);
+  m.ioapic.mmioWrite(0x10, 4, 0x455);
+  m.ioapic.mmioWrite(0x00, 4, 0x10 + 5 * 2 + 1);
+  m.ioapic.mmioWrite(0x10, 4, 0);
+  m.ioapic.setIrq(5, true);
+  assert.ok(m.vps[0]!.cpu.nmiPending);
+  m.run(1000);
+  assert.equal(m.vps[0]!.cpu.lo[RBX]! & 0xffff, 1);
+});
