@@ -29,6 +29,16 @@ const TIMER_PERIODIC = 1 << 17;
 const TIMER_TSC_DEADLINE = 2 << 17;
 
 /**
+ * The target of a lowest-priority message among `lapics` (SDM 11.6.2.4): the lowest processor
+ * priority class; ties go to the first (the lowest VP index), which keeps delivery deterministic.
+ */
+export function lowestPriority(lapics: readonly Lapic[]): Lapic | undefined {
+  let low: Lapic | undefined;
+  for (const l of lapics) if (low === undefined || (l.ppr() & 0xf0) < (low.ppr() & 0xf0)) low = l;
+  return low;
+}
+
+/**
  * Whether logical destination `dest` names local APIC `l` (SDM 11.6.2.2): x2APIC cluster
  * (`x2`), else the xAPIC flat or cluster model of its DFR.
  */

@@ -24,7 +24,7 @@ import { Uart16550 } from "../devices/uart16550.ts";
 import { buildAcpiTables } from "../devices/acpi.ts";
 import { FwCfg } from "../devices/fw_cfg.ts";
 import { Ioapic, IOAPIC_BASE, IOAPIC_SIZE } from "../devices/ioapic.ts";
-import { logicalMatch } from "../devices/lapic.ts";
+import { type Lapic, logicalMatch, lowestPriority } from "../devices/lapic.ts";
 import {
   type ApicMessage,
   DM_EXTINT,
@@ -451,9 +451,8 @@ export class Machine {
     const x2 = from.hv.lapics.get(vtl).x2apic;
     const dest = x2 ? hi >>> 0 : hi >>> 24;
     const logical = (lo & 0x800) !== 0;
-    // Lowest priority: one target, the lowest processor priority (SDM 11.6.2.4); ties go to
-    // the lowest VP index, as the IOAPIC's lowest-priority messages (deterministic).
-    let lowest: Vp | null = null;
+    // Lowest priority: one target, chosen by lowestPriority among the matching APICs.
+    const lowest: Lapic[] = [];
     for (const vp of this.vps) {
       const self = vp === from;
       const hit = shorthand === 1
@@ -470,11 +469,9 @@ export class Machine {
         case 0: // fixed
           vp.hv.lapics.get(vtl).accept(vector, false, "ipi");
           break;
-        case 1: {
-          const p = vp.hv.lapics.get(vtl).ppr() & 0xf0;
-          if (lowest === null || p < (lowest.hv.lapics.get(vtl).ppr() & 0xf0)) lowest = vp;
+        case 1:
+          lowest.push(vp.hv.lapics.get(vtl));
           break;
-        }
         case 4: // NMI (the vector is ignored)
           vp.hv.lapics.get(vtl).acceptNmi();
           break;
@@ -487,7 +484,7 @@ export class Machine {
           break;
       }
     }
-    lowest?.hv.lapics.get(vtl).accept(vector, false, "ipi");
+    lowestPriority(lowest)?.accept(vector, false, "ipi");
   }
 
   /**
@@ -533,10 +530,9 @@ export class Machine {
       return;
     }
     if (m.deliveryMode !== DM_FIXED && m.deliveryMode !== DM_LOWEST) return; // INIT/SMI
-    const chosen = m.deliveryMode === DM_LOWEST ? targets.slice(0, 1) : targets;
-    for (const vp of chosen) {
-      vp.hv.lapics.get(Vtl0).accept(m.vector, m.trigger === "level", "ioapic");
-    }
+    const lapics = targets.map((vp) => vp.hv.lapics.get(Vtl0));
+    const chosen = m.deliveryMode === DM_LOWEST ? [lowestPriority(lapics)!] : lapics;
+    for (const l of chosen) l.accept(m.vector, m.trigger === "level", "ioapic");
   }
 
   /** The 8259's INTR may now be pending for the boot processor's VTL0 (ExtINT / virtual wire). */

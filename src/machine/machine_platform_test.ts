@@ -142,3 +142,22 @@ Deno.test("machine: an IOAPIC redirection entry with delivery mode NMI delivers 
   m.run(1000);
   assert.equal(m.vps[0]!.cpu.lo[RBX]! & 0xffff, 1);
 });
+
+Deno.test("machine: an IOAPIC lowest-priority message goes to the APIC with the lowest priority (SDM 11.6.2.4)", () => {
+  const { m } = haltedMachine({ vps: 2 });
+  const [l0, l1] = [m.vps[0]!.hv.lapic, m.vps[1]!.hv.lapic];
+  for (const [l, ldr] of [[l0, 0x01000000], [l1, 0x02000000]] as const) {
+    l.write(0x0f, 0x1ff); // software enable
+    l.write(0x0e, 0xffffffff); // flat model
+    l.write(0x0d, ldr);
+  }
+  l0.write(0x08, 0x80); // VP 0 busy (TPR 0x80), VP 1 idle
+  // Pin 5: vector 0x40, lowest priority (001b), logical destination 0x03 (both), edge.
+  m.ioapic.mmioWrite(0x00, 4, 0x10 + 5 * 2);
+  m.ioapic.mmioWrite(0x10, 4, 0x940);
+  m.ioapic.mmioWrite(0x00, 4, 0x10 + 5 * 2 + 1);
+  m.ioapic.mmioWrite(0x10, 4, 0x03000000);
+  m.ioapic.setIrq(5, true);
+  const irr = (l: typeof l0) => (l.read(0x22) & 1) !== 0; // IRR bit of vector 0x40
+  assert.deepEqual([irr(l0), irr(l1)], [false, true]);
+});

@@ -40,7 +40,7 @@
 
 import type { Vtl } from "../../core/vtl.ts";
 import type { Lapic } from "../../devices/lapic.ts";
-import { logicalMatch } from "../../devices/lapic.ts";
+import { logicalMatch, lowestPriority } from "../../devices/lapic.ts";
 import {
   HV_INTERRUPT_CONTROL_LEVEL_TRIGGERED,
   HV_INTERRUPT_CONTROL_LOGICAL_DESTINATION_MODE,
@@ -96,12 +96,9 @@ defineHypercall({
         : dest === l.id || dest === (l.x2apic ? 0xffffffff : 0xff);
       if (match) hits.push(l);
     }
-    let targets = hits;
-    if (type === HvX64InterruptTypeLowestPriority && hits.length > 1) {
-      let low = hits[0]!;
-      for (const l of hits) if ((l.ppr() & 0xf0) < (low.ppr() & 0xf0)) low = l;
-      targets = [low];
-    }
+    const targets = type === HvX64InterruptTypeLowestPriority && hits.length > 1
+      ? [lowestPriority(hits)!]
+      : hits;
     if (nmi) { for (const l of targets) l.acceptNmi(); }
     else for (const l of targets) l.accept(vector, level, ASSERT_VIRTUAL_INTERRUPT_SOURCE);
     return HV_STATUS_SUCCESS;
