@@ -60,12 +60,19 @@ export function interceptMessage(
   return [m, dv];
 }
 
-function writeSegment(dv: DataView, off: number, cpu: HvVp["cpu"], s: number): void {
+/** Writes segment register `s` as an HV_X64_SEGMENT_REGISTER (16 bytes) at `off`. */
+export function writeSegment(dv: DataView, off: number, cpu: HvVp["cpu"], s: number): void {
   dv.setInt32(off, cpu.segBase[s]! | 0, true);
   dv.setInt32(off + 4, hiOf(cpu.segBase[s]!), true);
   dv.setUint32(off + 8, cpu.segLimit[s]! >>> 0, true);
   dv.setUint16(off + 12, cpu.segSel[s]!, true);
   dv.setUint16(off + 14, cpu.segAttr[s]! & 0xffff, true);
+}
+
+/** Writes general-purpose register `r` (8 bytes) at `off`. */
+export function writeGpr(dv: DataView, off: number, cpu: HvVp["cpu"], r: number): void {
+  dv.setInt32(off, cpu.lo[r]!, true);
+  dv.setInt32(off + 4, cpu.hi[r]!, true);
 }
 
 /** Builds the 256-byte HV_MESSAGE for a GPA intercept (spec §5.4). */
@@ -81,7 +88,6 @@ export function gpaInterceptMessage(
   // Instruction length is not guaranteed for memory intercepts: 0.
   const [m, dv] = interceptMessage(vp, HvMessageTypeGpaIntercept, kvm ? 240 : 80, access, 0);
   const insn = cpu.peekCode(15);
-  const seg = (off: number, s: number) => writeSegment(dv, off, cpu, s);
   // HV_X64_MEMORY_INTERCEPT_MESSAGE body.
   dv.setUint32(P + 40, 6, true); // CacheType: WB
   m[P + 44] = insn.length;
@@ -93,12 +99,9 @@ export function gpaInterceptMessage(
   m.set(insn.subarray(0, 16), P + 64);
   if (kvm) {
     // The KVM RFC / QEMU PoC tail: DS, SS and the 16 GPRs (240-byte payload).
-    seg(P + 80, DS);
-    seg(P + 96, SS);
-    for (let i = 0; i < 16; i++) {
-      dv.setInt32(P + 112 + i * 8, cpu.lo[i]!, true);
-      dv.setInt32(P + 116 + i * 8, cpu.hi[i]!, true);
-    }
+    writeSegment(dv, P + 80, cpu, DS);
+    writeSegment(dv, P + 96, cpu, SS);
+    for (let i = 0; i < 16; i++) writeGpr(dv, P + 112 + i * 8, cpu, i);
   }
   return m;
 }

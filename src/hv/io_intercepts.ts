@@ -31,14 +31,13 @@
 
 import type { Vtl } from "../core/vtl.ts";
 import { DS, ES, RAX, RCX, RDI, RSI } from "../cpu/regs.ts";
-import { hiOf } from "../cpu/u64.ts";
 import {
   HV_INTERCEPT_ACCESS_MASK_READ,
   HV_INTERCEPT_ACCESS_MASK_WRITE,
   HV_X64_IO_PORT_INTERCEPT_MESSAGE_SIZE,
   HvMessageTypeX64IoPortIntercept,
 } from "./hvdef.ts";
-import { deliverIntercept, interceptMessage } from "./intercept.ts";
+import { deliverIntercept, interceptMessage, writeGpr, writeSegment } from "./intercept.ts";
 import { HV_MESSAGE_OFFSET_PAYLOAD as P } from "./messages.ts";
 import type { HvVp, Partition } from "./partition.ts";
 
@@ -78,24 +77,13 @@ export function ioPortInterceptMessage(
   m[P + 42] = (size & 7) | (string ? 0x08 : 0) | (rep ? 0x10 : 0);
   const bytes = cpu.peekCode(len);
   m[P + 43] = bytes.length;
-  const reg = (off: number, r: number) => {
-    dv.setInt32(P + off, cpu.lo[r]!, true);
-    dv.setInt32(P + off + 4, cpu.hi[r]!, true);
-  };
-  reg(48, RAX);
+  writeGpr(dv, P + 48, cpu, RAX);
   m.set(bytes.subarray(0, 16), P + 56);
-  const seg = (off: number, s: number) => {
-    dv.setInt32(P + off, cpu.segBase[s]! | 0, true);
-    dv.setInt32(P + off + 4, hiOf(cpu.segBase[s]!), true);
-    dv.setUint32(P + off + 8, cpu.segLimit[s]! >>> 0, true);
-    dv.setUint16(P + off + 12, cpu.segSel[s]!, true);
-    dv.setUint16(P + off + 14, cpu.segAttr[s]! & 0xffff, true);
-  };
-  seg(72, DS);
-  seg(88, ES);
-  reg(104, RCX);
-  reg(112, RSI);
-  reg(120, RDI);
+  writeSegment(dv, P + 72, cpu, DS);
+  writeSegment(dv, P + 88, cpu, ES);
+  writeGpr(dv, P + 104, cpu, RCX);
+  writeGpr(dv, P + 112, cpu, RSI);
+  writeGpr(dv, P + 120, cpu, RDI);
   return m;
 }
 
