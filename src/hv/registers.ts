@@ -31,6 +31,19 @@ interface RegAccess {
 
 const table = new Map<number, RegAccess>();
 
+/** A read-only register holding a synthetic MSR's 64-bit value (a [lo, hi] pair). */
+function msrPair(pick: (p: Partition, vp: HvVp, vtl: Vtl) => ArrayLike<number>): RegAccess {
+  return {
+    get: (p, vp, vtl, _ctx, v) => {
+      const m = pick(p, vp, vtl);
+      v[0] = m[0]!;
+      v[1] = m[1]!;
+      v[2] = v[3] = 0;
+      return HV_STATUS_SUCCESS;
+    },
+  };
+}
+
 function put64(v: RegValue, n: number): void {
   v[0] = n | 0;
   v[1] = hiOf(n);
@@ -172,24 +185,8 @@ table.set(0x00070001, {
   },
 });
 // Hyper-V registers.
-table.set(0x00090001, {
-  get: (p, _vp, vtl, _ctx, v) => {
-    const m = p.hypercallMsr.get(vtl);
-    v[0] = m[0];
-    v[1] = m[1];
-    v[2] = v[3] = 0;
-    return HV_STATUS_SUCCESS;
-  },
-});
-table.set(0x00090002, {
-  get: (p, _vp, vtl, _ctx, v) => {
-    const m = p.guestOsId.get(vtl);
-    v[0] = m[0];
-    v[1] = m[1];
-    v[2] = v[3] = 0;
-    return HV_STATUS_SUCCESS;
-  },
-});
+table.set(0x00090001, msrPair((p, _vp, vtl) => p.hypercallMsr.get(vtl)));
+table.set(0x00090002, msrPair((p, _vp, vtl) => p.guestOsId.get(vtl)));
 table.set(0x00090003, {
   get: (_p, vp, _vtl, _ctx, v) => {
     put64(v, vp.index);
@@ -198,24 +195,8 @@ table.set(0x00090003, {
 });
 // HvRegisterReferenceTsc (0x00090017): the VTL's HV_X64_MSR_REFERENCE_TSC (TLFS §12.7), read-only
 // here (the guest writes it through the MSR, which maps the page).
-table.set(0x00090017, {
-  get: (p, _vp, vtl, _ctx, v) => {
-    const m = p.referenceTscMsr.get(vtl);
-    v[0] = m[0];
-    v[1] = m[1];
-    v[2] = v[3] = 0;
-    return HV_STATUS_SUCCESS;
-  },
-});
-table.set(0x00090013, {
-  get: (_p, vp, vtl, _ctx, v) => {
-    const m = vp.assistMsr.get(vtl);
-    v[0] = m[0];
-    v[1] = m[1];
-    v[2] = v[3] = 0;
-    return HV_STATUS_SUCCESS;
-  },
-});
+table.set(0x00090017, msrPair((p, _vp, vtl) => p.referenceTscMsr.get(vtl)));
+table.set(0x00090013, msrPair((_p, vp, vtl) => vp.assistMsr.get(vtl)));
 
 // ---- VSM registers (spec §3) ---------------------------------------------------------------
 
