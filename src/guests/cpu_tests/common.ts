@@ -539,3 +539,36 @@ export class Legacy {
 }
 
 const es = reg("es");
+
+/**
+ * The common frame of a legacy-mode CPU test guest: a string pool, the pass/fail counters, the
+ * `Legacy` runtime (jumped over from `entry` to `start16`), and `finish()`, which emits the
+ * counters and the strings at the end of the image.
+ */
+export function legacyGuest(
+  a: Asm,
+  o: { bias: number; flatData: number },
+): { t: Legacy; entry: Label; start16: Label; finish(): void } {
+  const strings: [Label, string][] = [];
+  const ids = new Map<string, Label>();
+  const str = (s: string) => {
+    let l = ids.get(s);
+    if (!l) {
+      l = a.label();
+      ids.set(s, l);
+      strings.push([l, s]);
+    }
+    return l;
+  };
+  const pass = a.label("pass"), fail = a.label("fail");
+  const t = new Legacy(a, { pass, fail, str, bias: o.bias, flatData: o.flatData });
+  const entry = a.here("entry");
+  const start16 = a.label();
+  a.jmp(start16);
+  t.emitRuntime();
+  const finish = () => {
+    a.align(8).bind(pass).dq(0n).bind(fail).dq(0n);
+    for (const [l, s] of strings) a.bind(l).asciz(s);
+  };
+  return { t, entry, start16, finish };
+}

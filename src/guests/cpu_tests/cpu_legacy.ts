@@ -19,7 +19,7 @@
 import { Asm, ax, bp, dword, eax, ecx, esp, type Label, mem, reg, sp, word } from "../asm.ts";
 import type { BuiltinGuest } from "../demo.ts";
 import { gdt, idt32 } from "../x86_structs.ts";
-import { Legacy } from "./common.ts";
+import { legacyGuest } from "./common.ts";
 
 const BASE = 0x10000;
 const cr0 = reg("cr0"), cr2 = reg("cr2"), cr3 = reg("cr3"), cs = reg("cs"), ds = reg("ds");
@@ -55,23 +55,7 @@ const S = {
 
 export function buildCpuLegacy(): BuiltinGuest {
   const a = new Asm({ base: BASE, bits: 16 });
-  const strings: [Label, string][] = [];
-  const ids = new Map<string, Label>();
-  const str = (s: string) => {
-    let l = ids.get(s);
-    if (!l) {
-      l = a.label();
-      ids.set(s, l);
-      strings.push([l, s]);
-    }
-    return l;
-  };
-  const pass = a.label("pass"), fail = a.label("fail");
-  const t = new Legacy(a, { pass, fail, str, bias: BASE, flatData: S.data32 });
-  const entry = a.here("entry");
-  const start16 = a.label();
-  a.jmp(start16);
-  t.emitRuntime();
+  const { t, entry, start16, finish } = legacyGuest(a, { bias: BASE, flatData: S.data32 });
   /** Offset of `l` from BASE (a 16-bit IP in the segments based at BASE). */
   const off = (l: Label) => () => a.addressOf(l) - BASE;
 
@@ -350,8 +334,7 @@ export function buildCpuLegacy(): BuiltinGuest {
   a.bind(v86cli).cli().hlt();
   a.bind(v86c).int(0x48).bind(v86cAfter).hlt();
 
-  a.align(8).bind(pass).dq(0n).bind(fail).dq(0n);
-  for (const [l, s] of strings) a.bind(l).asciz(s);
+  finish();
   const img = a.assemble();
   if (img.bytes.length > 0x10000) throw new Error("cpu-legacy: image exceeds 64 KiB");
   return {

@@ -33,7 +33,7 @@ import {
 } from "../asm.ts";
 import type { BuiltinGuest } from "../demo.ts";
 import { gdt, idt32, idt64, pageTables4 } from "../x86_structs.ts";
-import { Legacy } from "./common.ts";
+import { legacyGuest } from "./common.ts";
 
 const BASE = 0x10000;
 const cr0 = reg("cr0"), cr3 = reg("cr3"), cr4 = reg("cr4"), ds = reg("ds"), es = reg("es");
@@ -70,23 +70,7 @@ const S = {
 
 export function buildCpuModes(): BuiltinGuest {
   const a = new Asm({ base: BASE, bits: 16 });
-  const strings: [Label, string][] = [];
-  const ids = new Map<string, Label>();
-  const str = (s: string) => {
-    let l = ids.get(s);
-    if (!l) {
-      l = a.label();
-      ids.set(s, l);
-      strings.push([l, s]);
-    }
-    return l;
-  };
-  const pass = a.label("pass"), fail = a.label("fail");
-  const t = new Legacy(a, { pass, fail, str, bias: BASE, flatData: S.data32 });
-  const entry = a.here("entry");
-  const start16 = a.label();
-  a.jmp(start16);
-  t.emitRuntime();
+  const { t, entry, start16, finish } = legacyGuest(a, { bias: BASE, flatData: S.data32 });
 
   // ---- tables ----------------------------------------------------------------------------------
   const tss32 = a.label(), tss64 = a.label(), ldt = a.label();
@@ -535,8 +519,7 @@ export function buildCpuModes(): BuiltinGuest {
   a.pop(rax).pop(rdx).pop(rcx).iretq();
   void [sysTarget, sysTarget64];
 
-  a.align(8).bind(pass).dq(0n).bind(fail).dq(0n);
-  for (const [l, s] of strings) a.bind(l).asciz(s);
+  finish();
   const img = a.assemble();
   return {
     name: "cpu-modes",
