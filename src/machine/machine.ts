@@ -531,8 +531,11 @@ export class Machine {
     }
     if (m.deliveryMode !== DM_FIXED && m.deliveryMode !== DM_LOWEST) return; // INIT/SMI
     const lapics = targets.map((vp) => vp.hv.lapics.get(Vtl0));
-    const chosen = m.deliveryMode === DM_LOWEST ? [lowestPriority(lapics)!] : lapics;
-    for (const l of chosen) l.accept(m.vector, m.trigger === "level", "ioapic");
+    if (m.deliveryMode === DM_LOWEST) {
+      lowestPriority(lapics)?.accept(m.vector, m.trigger === "level", "ioapic");
+      return;
+    }
+    for (const l of lapics) l.accept(m.vector, m.trigger === "level", "ioapic");
   }
 
   /** The 8259's INTR may now be pending for the boot processor's VTL0 (ExtINT / virtual wire). */

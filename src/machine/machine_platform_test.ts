@@ -161,3 +161,15 @@ Deno.test("machine: an IOAPIC lowest-priority message goes to the APIC with the 
   const irr = (l: typeof l0) => (l.read(0x22) & 1) !== 0; // IRR bit of vector 0x40
   assert.deepEqual([irr(l0), irr(l1)], [false, true]);
 });
+
+Deno.test("machine: an IOAPIC lowest-priority message that names no APIC is dropped", () => {
+  const { m } = haltedMachine({ vps: 2 });
+  for (const vp of m.vps) vp.hv.lapic.write(0x0f, 0x1ff);
+  // Pin 5: vector 0x40, lowest priority, logical destination 0x80 (no LDR matches).
+  m.ioapic.mmioWrite(0x00, 4, 0x10 + 5 * 2);
+  m.ioapic.mmioWrite(0x10, 4, 0x940);
+  m.ioapic.mmioWrite(0x00, 4, 0x10 + 5 * 2 + 1);
+  m.ioapic.mmioWrite(0x10, 4, 0x80000000);
+  m.ioapic.setIrq(5, true);
+  for (const vp of m.vps) assert.equal(vp.hv.lapic.read(0x22) & 1, 0);
+});
