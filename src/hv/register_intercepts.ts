@@ -11,7 +11,7 @@ import type { Vtl } from "../core/vtl.ts";
 import { RAX, RDX } from "../cpu/regs.ts";
 import { readMsr } from "../cpu/msr.ts";
 import { HvMessageTypeMsrIntercept, HvMessageTypeRegisterIntercept } from "./hvdef.ts";
-import { deliverIntercept, interceptMessage } from "./intercept.ts";
+import { deliverIntercept, interceptMessage, writeGpr } from "./intercept.ts";
 import { HV_MESSAGE_OFFSET_PAYLOAD as P } from "./messages.ts";
 import type { HvVp, Partition } from "./partition.ts";
 
@@ -72,7 +72,6 @@ export function msrWriteIntercepted(
   vp: HvVp,
   msr: number,
   lo: number,
-  hi: number,
 ): boolean {
   const bit = MSR_BITS[msr];
   if (bit === undefined) return false;
@@ -92,11 +91,8 @@ export function msrWriteIntercepted(
   );
   dv.setUint32(P + 40, msr >>> 0, true);
   // RDX and RAX as the registers hold them (u64 fields, spec §5.4; WRMSR uses bits 31:0).
-  dv.setInt32(P + 48, vp.cpu.lo[RDX]!, true);
-  dv.setInt32(P + 52, vp.cpu.hi[RDX]!, true);
-  dv.setInt32(P + 56, vp.cpu.lo[RAX]!, true);
-  dv.setInt32(P + 60, vp.cpu.hi[RAX]!, true);
-  void hi;
+  writeGpr(dv, P + 48, vp.cpu, RDX);
+  writeGpr(dv, P + 56, vp.cpu, RAX);
   deliverIntercept(p, vp, o as Vtl, m, undefined, true);
   return true;
 }

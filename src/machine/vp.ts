@@ -108,7 +108,7 @@ export class Vp implements CpuHost {
     if (c.shutdown || !this.hv.started) return false;
     if (!tlbWaitOver(this.machine.partition, this.hv)) return false;
     if (!c.halted) return true;
-    if (this.hv.preemptCheck || (c.nmiPending && !c.nmiBlocked)) return true;
+    if (this.hv.preemptCheck || nmiDeliverable(this.hv, this.hv.activeVtl)) return true;
     for (let v = this.hv.activeVtl + 1; v < this.hv.contexts.count; v++) {
       if (
         this.hv.isEnabled(v as Vtl) &&
@@ -238,8 +238,8 @@ export class Vp implements CpuHost {
     return crWriteIntercepted(this.machine.partition, this.hv, cr, lo, hi);
   }
 
-  interceptMsrWrite(index: number, lo: number, hi: number): boolean {
-    return msrWriteIntercepted(this.machine.partition, this.hv, index, lo, hi);
+  interceptMsrWrite(index: number, lo: number, _hi: number): boolean {
+    return msrWriteIntercepted(this.machine.partition, this.hv, index, lo);
   }
 
   interceptIo(port: number, size: number, write: boolean, string: boolean, rep: boolean): boolean {
