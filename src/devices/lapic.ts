@@ -188,7 +188,14 @@ export class Lapic {
   }
 
   eoi(): void {
-    const v = Lapic.#highest(this.isr);
+    this.eoiVector(Lapic.#highest(this.isr));
+  }
+
+  /**
+   * Ends the service of vector `v` (-1: none), as an EOI does for the highest vector in service;
+   * the VP assist page's EOI assist (hv/eoi_assist.ts) names the vector it completes.
+   */
+  eoiVector(v: number): void {
     let level = false;
     if (v >= 0) {
       this.isr[v >>> 5]! &= ~(1 << (v & 31));

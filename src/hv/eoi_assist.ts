@@ -44,14 +44,6 @@ function irrEmpty(irr: Uint32Array): boolean {
   return true;
 }
 
-function highest(arr: Uint32Array): number {
-  for (let w = 7; w >= 0; w--) {
-    const x = arr[w]!;
-    if (x !== 0) return w * 32 + 31 - Math.clz32(x);
-  }
-  return -1;
-}
-
 /**
  * Settles (vp, vtl)'s lazily pending EOI, if any (see the module comment). Safe to call at any
  * time, including from inside the APIC's change notification.
@@ -74,13 +66,7 @@ export function eoiAssistSync(p: Partition, vp: HvVp, vtl: Vtl): void {
   if (bit === 0) {
     // The guest's EOI.
     vp.eoiAssistVector[vtl] = -1;
-    if (highest(lapic.isr) === v) lapic.eoi();
-    else {
-      // Not reachable by the rules above (v is the innermost vector in service); kept exact.
-      lapic.isr[v >>> 5]! &= ~(1 << (v & 31));
-      lapic.env.changed();
-      lapic.env.onEoi?.(v, false);
-    }
+    lapic.eoiVector(v);
     return;
   }
   if (!irrEmpty(lapic.irr)) {
