@@ -153,6 +153,22 @@ Deno.test("reference time: icountForReferenceTime is the smallest icount reachin
   }
 });
 
+Deno.test("reference time: icountForReferenceTime at edge values and clock rates", () => {
+  for (
+    const hz of [1_000_000_000, 2_500_000_000, 3_000_000_000, 1_234_567_891, 10_000_000, 7_000]
+  ) {
+    for (const ref of [1, 2, 3, 999, 1000, 1001, 123_456_789, 9_876_543_210, 2 ** 40 + 3]) {
+      const c = icountForReferenceTime(ref, hz);
+      assert.ok(referenceTimeAt(c, hz) >= ref, `${hz} ${ref}`);
+      assert.ok(c === 0 || referenceTimeAt(c - 1, hz) < ref, `${hz} ${ref} not minimal`);
+    }
+  }
+  assert.equal(icountForReferenceTime(Infinity, 1e9), Infinity);
+  assert.equal(icountForReferenceTime(0, 1e9), 0);
+  assert.equal(icountForReferenceTime(-5, 1e9), 0);
+  assert.equal(referenceTimeAt(3_000_000_000, 3_000_000_000), 10_000_000); // one second
+});
+
 function machine(config: Record<string, unknown> = {}): Machine {
   const guest = Uint8Array.of(0xf4); // hlt
   return new Machine(

@@ -47,7 +47,6 @@
  */
 
 import { hex64, toUnum } from "../cpu/u64.ts";
-import { icountForReferenceTime, referenceTimeAt } from "./reference_tsc.ts";
 
 export const HV_X64_MSR_STIMER0_CONFIG = 0x400000b0;
 export const HV_X64_MSR_STIMER0_COUNT = 0x400000b1;
@@ -71,24 +70,6 @@ export const HV_STIMER_DIRECT_MODE = 1 << 12;
 export const HV_STIMER_SINTX_SHIFT = 16;
 /** Bits that are not RsvdZ in the low half (the high half is all RsvdZ). */
 export const HV_STIMER_CONFIG_VALID = 0x000f1fff;
-
-/**
- * Reference time (100 ns) at global instruction count `icount`: floor(icount × 10^7 / tscHz),
- * exact (reference_tsc.ts; the same value HV_X64_MSR_TIME_REF_COUNT and the reference TSC page
- * give).
- */
-export function refTimeAt(icount: number, tscHz: number): number {
-  return referenceTimeAt(icount, tscHz);
-}
-
-/**
- * The smallest instruction count whose reference time (`refTimeAt`) is ≥ `ref`: where the
- * machine must stop to fire a timer due at `ref`. Infinity stays Infinity; a due time in the past
- * gives an icount in the past (the machine clamps it to now). Exact (reference_tsc.ts).
- */
-export function icountForRefTime(ref: number, tscHz: number): number {
-  return icountForReferenceTime(ref, tscHz);
-}
 
 /** What the timers need from their owner (the SynIC of the same (VP, VTL)). */
 export interface StimerHost {

@@ -10,8 +10,6 @@ import {
   HV_X64_MSR_STIMER2_COUNT,
   HV_X64_MSR_STIMER3_CONFIG,
   HV_X64_MSR_STIMER3_COUNT,
-  icountForRefTime,
-  refTimeAt,
   type StimerHost,
   SyntheticTimers,
 } from "./stimer.ts";
@@ -276,22 +274,6 @@ Deno.test("COUNT at or above 2^32 (and 2^53) works; reset() clears everything (T
   }
   assert.equal(t.nextDeadline(), Infinity);
   assert.deepEqual(t.snapshot(), timers().t.snapshot());
-});
-
-Deno.test("refTimeAt/icountForRefTime: the smallest icount whose reference time reaches a deadline", () => {
-  for (
-    const hz of [1_000_000_000, 2_500_000_000, 3_000_000_000, 1_234_567_891, 10_000_000, 7_000]
-  ) {
-    for (const ref of [1, 2, 3, 999, 1000, 1001, 123_456_789, 9_876_543_210, 2 ** 40 + 3]) {
-      const c = icountForRefTime(ref, hz);
-      assert.ok(refTimeAt(c, hz) >= ref, `${hz} ${ref}`);
-      assert.ok(c === 0 || refTimeAt(c - 1, hz) < ref, `${hz} ${ref} not minimal`);
-    }
-  }
-  assert.equal(icountForRefTime(Infinity, 1e9), Infinity);
-  assert.equal(icountForRefTime(0, 1e9), 0);
-  assert.equal(icountForRefTime(-5, 1e9), 0);
-  assert.equal(refTimeAt(3_000_000_000, 3_000_000_000), 10_000_000); // one second
 });
 
 // ---- through the SynIC: pending timer messages ----------------------------------------------

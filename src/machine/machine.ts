@@ -42,7 +42,7 @@ import { GuestMemory } from "../memory/guest_memory.ts";
 import { APIC_MMIO_GPN, Partition } from "../hv/partition.ts";
 import { checkPreemption } from "../hv/vsm.ts";
 import { handleProtectionViolation } from "../hv/intercept.ts";
-import { icountForRefTime, refTimeAt } from "../hv/stimer.ts";
+import { icountForReferenceTime, referenceTimeAt } from "../hv/reference_tsc.ts";
 import "../hv/hypercalls/all.ts";
 import type { MachineConfig } from "./config.ts";
 import type { InputSource } from "./inputs.ts";
@@ -268,7 +268,7 @@ export class Machine {
         for (const l of vp.hv.lapics.values()) if (l.timerDeadline < t) t = l.timerDeadline;
         for (const s of vp.hv.synics.values()) {
           const d = s.nextDeadline();
-          if (d !== Infinity) t = Math.min(t, icountForRefTime(d, hz));
+          if (d !== Infinity) t = Math.min(t, icountForReferenceTime(d, hz));
         }
       }
       this.#nextTimer = t;
@@ -312,7 +312,9 @@ export class Machine {
         for (const l of vp.hv.lapics.values()) if (l.timerDeadline <= t) l.fireTimer(t);
         for (const s of vp.hv.synics.values()) {
           const d = s.nextDeadline();
-          if (d !== Infinity && icountForRefTime(d, hz) <= t) s.fireTimers(refTimeAt(t, hz));
+          if (d !== Infinity && icountForReferenceTime(d, hz) <= t) {
+            s.fireTimers(referenceTimeAt(t, hz));
+          }
         }
       }
     }
