@@ -17,8 +17,11 @@ import type { Cpu } from "../cpu.ts";
 import { ES, FLAG_DF, FS, GS, RAX, RCX, RDI, RSI } from "../regs.ts";
 import { isCanonicalNum, TWO32 } from "../u64.ts";
 
-/** Switch for tests that compare the bulk path with the element-by-element path. */
-export const stringBulk = { enabled: true };
+/**
+ * Switch for tests that compare the bulk path with the element-by-element path, and the count of
+ * elements it moved (so that tests can tell that it ran).
+ */
+export const stringBulk = { enabled: true, elements: 0 };
 
 /** Offset register `r` at address size `asz` (signed for 8 bytes). */
 export function offOf(c: Cpu, r: number, asz: number): number {
@@ -120,6 +123,7 @@ export function bulkStos(c: Cpu, size: number, asz: number, count: number): numb
   const delta = down ? -len : len;
   advance(c, RDI, asz, delta);
   advance(c, RCX, asz, -n);
+  stringBulk.elements += n;
   return n;
 }
 
@@ -144,6 +148,7 @@ export function bulkMovs(c: Cpu, seg: number, size: number, asz: number, count: 
   advance(c, RSI, asz, delta);
   advance(c, RDI, asz, delta);
   advance(c, RCX, asz, -n);
+  stringBulk.elements += n;
   return n;
 }
 

@@ -208,6 +208,7 @@ function checkCase(mode: Mode, k: Case): void {
 for (const mode of [LONG, LONG_A32, PROT32, PROT32_A16, PAGED32]) {
   Deno.test(`rep movs/stos in bulk = element by element (${mode.name})`, () => {
     const r = rng(mode.name.length * 7919 + mode.prefix.length);
+    const before = stringBulk.elements;
     for (let n = 0; n < 160; n++) {
       const size = [1, 2, 4, 8][r(4)]!;
       if (size === 8 && mode.name.startsWith("32")) continue;
@@ -222,6 +223,8 @@ for (const mode of [LONG, LONG_A32, PROT32, PROT32_A16, PAGED32]) {
       const dsLimit = r(2) === 0 ? (src - base + r(0x3000) - 0x100) >>> 0 : limit;
       checkCase(mode, { size, stos, down, src, dst, count, base, limit, dsLimit, seed: n });
     }
+    // The comparison means something only if the bulk side really took the bulk path.
+    assert.ok(stringBulk.elements - before > 10000, `${stringBulk.elements - before} in bulk`);
   });
 }
 
@@ -289,7 +292,9 @@ Deno.test("rep stosb over cached code in its page: the new bytes run (code cache
   t.cpu.setReg(RAX, 0x90);
   t.cpu.setReg(RDI, 0x80f0);
   t.cpu.setReg(RCX, 0x30);
+  const before = stringBulk.elements;
   t.cpu.run(100);
+  assert.ok(stringBulk.elements > before, "no element in bulk");
   assert.equal(t.cpu.halted, true);
   assert.equal(t.cpu.reg(RBX), 0);
   assert.equal(t.cpu.reg(RCX), 0);
@@ -314,7 +319,9 @@ Deno.test("rep stosb in bulk over the rest of its own block: the rewritten instr
   t.cpu.setReg(RBX, 0);
   t.cpu.setReg(RDI, 0x8004);
   t.cpu.setReg(RCX, 32);
+  const before = stringBulk.elements;
   t.cpu.run(100);
+  assert.equal(stringBulk.elements - before, 32, "every element in bulk");
   assert.equal(t.cpu.halted, true);
   assert.equal(t.cpu.reg(RBX), 0);
 });
