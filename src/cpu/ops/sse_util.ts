@@ -281,7 +281,11 @@ export function maskedStore(c: Cpu, seg: number, asz: number, n: number): void {
     if (seg === 4 || seg === 5) base += c.segBase[seg]!; // FS/GS bases apply in 64-bit mode
     c.canon(base);
     c.canon(base + n - 1);
-  } else base = c.segLin(seg, asz === 4 ? c.lo[RDI]! >>> 0 : c.lo[RDI]! & 0xffff);
+  } else {
+    const off = asz === 4 ? c.lo[RDI]! >>> 0 : c.lo[RDI]! & 0xffff;
+    // Outside 64-bit mode the segment's limit and type apply, as for the string instructions.
+    base = c.bits === 64 ? c.segLin(seg, off) : c.segAddr(seg, off, n, true);
+  }
   c.rmwAddr(base, n);
   for (let i = 0; i < n; i++) {
     if (U8[16 + i]! & 0x80) c.write8(c.bits === 64 ? base + i : (base + i) >>> 0, U8[i]!);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { CS, DS, ES, FS, RAX, RBX, RCX, RDI, RSI, SS } from "../regs.ts";
+import { CR4_OSFXSR, CS, DS, ES, FS, RAX, RBX, RCX, RDI, RSI, SS } from "../regs.ts";
 import { enterProtected32 } from "../desc_testing.ts";
 import { enterLongMode, makeCpu, runCode, type TestMachine } from "../testing.ts";
 
@@ -125,4 +125,24 @@ Deno.test("xlat in 64-bit mode: FS base applies, non-canonical addresses #GP", (
   assert.equal(t.cpu.lo[RAX]! & 0xff, 0x42);
   const f = run(t, [0x48, 0xd7], { [RBX]: 0x8000_0000_0000, [RAX]: 0 });
   assert.equal(f?.vec, 13);
+});
+
+Deno.test("MASKMOVDQU past the DS limit: #GP(0), nothing stored (implicit DS:rDI like the string instructions)", () => {
+  const t = prot32();
+  t.cpu.cr4 |= CR4_OSFXSR;
+  t.cpu.setSegment(DS, 0x18, 0, 0x10ff, 0x4093);
+  t.cpu.xmm.fill(0x41414141, 0, 4); // xmm0: data
+  t.cpu.xmm.fill(-1, 4, 8); // xmm1: every mask byte set
+  const code = [0x66, 0x0f, 0xf7, 0xc1]; // maskmovdqu xmm0, xmm1
+  assert.deepEqual(run(t, code, { [RDI]: 0x10f8 }), {
+    vec: 13,
+    err: 0,
+    rcx: 0,
+    rsi: 0,
+    rdi: 0x10f8,
+    rip: 0x8000,
+  });
+  assert.equal(t.mem.u8[0x10f8], 0);
+  assert.equal(run(t, code, { [RDI]: 0x10f0 }), null); // the last byte at the limit
+  assert.equal(t.mem.u8[0x10ff], 0x41);
 });
