@@ -271,4 +271,10 @@ Deno.test("a multiboot kernel file boots with --append and --initrd, and replays
     await vtlrr("replay", `${tmp}/bad-load.vtlrr`),
     /Cannot load guest .*overlaps the loader's boot structures/,
   );
+  // rerun too, and an existing NEW stays as it was.
+  assertCleanError(
+    await vtlrr("rerun", `${tmp}/bad-load.vtlrr`, "--out", trace),
+    /Cannot load guest .*overlaps the loader's boot structures/,
+  );
+  assert.deepEqual(await Deno.readFile(trace), before);
 });

@@ -6,7 +6,8 @@
 
 import { currentFormat } from "../trace/header.ts";
 import { TraceReader } from "../trace/reader.ts";
-import { fileSink, TraceWriter } from "../trace/writer.ts";
+import { deferredFileSink } from "../trace/sink.ts";
+import { TraceWriter } from "../trace/writer.ts";
 import { parse, parseNumber } from "./args.ts";
 import { summaryLine } from "./boot.ts";
 import { printDiff } from "./diff.ts";
@@ -35,8 +36,16 @@ export async function rerun(args: string[]): Promise<number> {
     format: currentFormat(),
     emulator: { name: "vtlrr" as const, ...thisBuild() },
   };
-  const writer = await TraceWriter.create(await fileSink(outPath), header);
+  // The file is created only once the guest has loaded: a trace that no longer loads leaves
+  // an existing NEW untouched.
+  const sink = deferredFileSink(outPath);
+  const writer = await TraceWriter.create(sink, header);
   const machine = re.machine(writer);
+  try {
+    await sink.open();
+  } catch (e) {
+    throw new UsageError(`Cannot write trace ${outPath}: ${(e as Error).message}`);
+  }
   const r = await runLoop({ machine, writer });
   await writer.close();
   console.error(summaryLine(machine, r.wallMs, outPath, writer.stats.bytesWritten));
