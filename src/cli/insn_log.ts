@@ -12,23 +12,22 @@ import { toHex } from "../core/hex.ts";
 import { hexNum } from "../cpu/u64.ts";
 import { disassemble } from "../trace/disasm.ts";
 import { UsageError } from "./errors.ts";
+import { parseNumber } from "./args.ts";
 
 export interface InsnWindow {
   readonly from: number;
   readonly count: number;
 }
 
-/** Parses "FROM[:COUNT]" (COUNT default 100; numbers may be hex or use _ separators). */
+/** Parses "FROM[:COUNT]" (COUNT default 100; numbers as parseNumber reads them). */
 export function parseInsnWindow(s: string): InsnWindow {
-  const m = /^([0-9_]+|0x[0-9a-fA-F_]+)(?::([0-9_]+))?$/.exec(s);
-  const num = (t: string) => Number(t.replaceAll("_", ""));
-  if (m === null) {
+  const parts = s.split(":");
+  if (parts.length > 2) {
     throw new UsageError(`--log-insns: expected FROM[:COUNT], e.g. 6000000:50, got "${s}"`);
   }
-  const from = num(m[1]!), count = m[2] !== undefined ? num(m[2]) : 100;
-  if (!Number.isSafeInteger(from) || !Number.isSafeInteger(count) || count < 1) {
-    throw new UsageError(`--log-insns: FROM and COUNT must be integers, COUNT ≥ 1, got "${s}"`);
-  }
+  const from = parseNumber("--log-insns FROM", parts[0]!);
+  const count = parts[1] !== undefined ? parseNumber("--log-insns COUNT", parts[1]) : 100;
+  if (count < 1) throw new UsageError(`--log-insns: COUNT must be at least 1, got "${s}"`);
   return { from, count };
 }
 

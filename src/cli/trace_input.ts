@@ -9,7 +9,7 @@ import type { TraceReader } from "../trace/reader.ts";
 import { UsageError } from "./errors.ts";
 import { guestFromHeader, type ResolvedGuest } from "./guest.ts";
 
-export function configOf(reader: TraceReader): MachineConfig {
+function configOf(reader: TraceReader): MachineConfig {
   try {
     return validateConfig(reader.header.config);
   } catch (e) {
@@ -25,7 +25,7 @@ export interface RecordedRun {
 }
 
 /** One pass over the trace: its input events and its last event. */
-export async function scanTrace(reader: TraceReader): Promise<RecordedRun> {
+async function scanTrace(reader: TraceReader): Promise<RecordedRun> {
   const inputs: ScheduledInput[] = [];
   let last: TraceEvent | null = null;
   let events = 0;
@@ -38,7 +38,7 @@ export async function scanTrace(reader: TraceReader): Promise<RecordedRun> {
 }
 
 /** The instruction count at which a Ctrl-C'd recording stopped, or Infinity. */
-export function interruptedAt(run: RecordedRun): number {
+function interruptedAt(run: RecordedRun): number {
   const l = run.last;
   return l !== null && l.kind === "exit" && l.reason === "interrupted" ? l.icount : Infinity;
 }

@@ -2,7 +2,7 @@
 
 import denoJson from "../../deno.json" with { type: "json" };
 
-export const EMULATOR_VERSION: string = denoJson.version;
+const EMULATOR_VERSION: string = denoJson.version;
 
 /** The emulator identity this build records in a trace header. */
 export function thisBuild(): { version: string; commit: string | null } {

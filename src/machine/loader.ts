@@ -17,8 +17,6 @@ import {
 } from "./loaders/mod.ts";
 import { LONG64_CS, native64Entry, realEntry } from "./loaders/x86.ts";
 
-export { LoadError };
-
 function checkFits(m: Machine, what: string, load: number, size: number): void {
   if (load < 0 || load + size > m.mem.ramBytes) {
     throw new LoadError(
