@@ -104,7 +104,7 @@ export const EVENT_KINDS = {
       f(
         "source",
         "str",
-        "lapic_timer | ipi | ioapic | sint | stimer | vina | pic | ext | assert_virtual_interrupt | nmi",
+        "lapic_timer | ipi | ioapic | sint | stimer | vina | ext (the 8259) | assert_virtual_interrupt | nmi",
       ),
       f("target_vtl", "u", "VTL whose interrupt controller delivered it"),
       f("preempted", "bool", "true when it forced a switch to a higher VTL"),
