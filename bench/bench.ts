@@ -6,6 +6,8 @@
  * boot when cache/linux is present (not with `--no-linux`). Prints a table; no assertions on time.
  */
 
+import { parse } from "../src/cli/args.ts";
+import { UsageError } from "../src/cli/errors.ts";
 import { builtinGuest, fileGuest, sha256Hex } from "../src/cli/guest.ts";
 import { prepareReexecution } from "../src/cli/trace_input.ts";
 import { enterLongMode, makeCpu } from "../src/cpu/testing.ts";
@@ -20,6 +22,21 @@ import { ReplayVerifier } from "../src/trace/replay.ts";
 import { manyEvents, sampleHeader } from "../src/trace/test_fixtures.ts";
 import { memorySink, TraceWriter } from "../src/trace/writer.ts";
 import type { MachineConfig } from "../src/machine/config.ts";
+
+const opts = (() => {
+  try {
+    const r = parse("bench", Deno.args, {
+      "shared-bench": { type: "string" },
+      "no-linux": { type: "boolean" },
+    });
+    if (r.positionals.length > 0) throw new UsageError("bench: takes no positional arguments");
+    return r.values;
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`vtlrr: ${e.message}`);
+    Deno.exit(2);
+  }
+})();
 
 const rows: string[][] = [["benchmark", "instructions", "seconds", "MIPS", "notes"]];
 
@@ -119,9 +136,8 @@ function u32le(v: number): number[] {
 }
 
 // 2. The shared benchmark guest, when present.
-const sharedArg = Deno.args.indexOf("--shared-bench");
-const shared = sharedArg >= 0 && Deno.args[sharedArg + 1] !== undefined
-  ? new URL(`${Deno.args[sharedArg + 1]!.replace(/\/?$/, "/")}`, `file://${Deno.cwd()}/`)
+const shared = opts["shared-bench"] !== undefined
+  ? new URL(`${opts["shared-bench"].replace(/\/?$/, "/")}`, `file://${Deno.cwd()}/`)
   : new URL("../../shared/bench/", import.meta.url);
 for (const reps of [70, 700]) {
   const bin = new URL(`guest-${reps}.bin`, shared).pathname;
@@ -210,7 +226,7 @@ const linux = new URL("../cache/linux/", import.meta.url);
 const kernel = new URL("vmlinuz", linux).pathname,
   initrdPath = new URL("initramfs.cpio.gz", linux)
     .pathname;
-let haveLinux = !Deno.args.includes("--no-linux");
+let haveLinux = opts["no-linux"] !== true;
 try {
   Deno.statSync(kernel);
   Deno.statSync(initrdPath);
