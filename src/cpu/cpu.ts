@@ -1875,8 +1875,8 @@ export class Cpu {
       newRsp = this.tHi * TWO32 + (lo >>> 0);
     } else newRsp = oldRsp;
     // A non-canonical new RSP is #SS(EXT), then a non-canonical target RIP #GP(EXT).
-    if (!isCanonical64(newRsp)) this.raise(VEC_SS, ext);
-    if (!isCanonical64(offset)) this.raise(VEC_GP, ext);
+    if (!isCanonicalNum(newRsp)) this.raise(VEC_SS, ext);
+    if (!isCanonicalNum(offset)) this.raise(VEC_GP, ext);
     newRsp -= newRsp % 16 === 0 ? 0 : ((newRsp % 16) + 16) % 16;
     // Build the frame at the new stack (supervisor accesses), lowest quadword first, then switch.
     const size = hasErr ? 48 : 40;
@@ -2059,11 +2059,6 @@ export const SEG_ATTR_UNUSABLE_NULL = 0x10000;
 /** Whether offsets [a, b] lie within a data segment's limit (expand-down: above it, up to `top`). */
 function inSegment(a: number, b: number, limit: number, top: number, down: boolean): boolean {
   return down ? a > limit && b <= top : b <= limit;
-}
-
-/** Whether a 64-bit address, signed or unsigned as a number, is canonical. */
-function isCanonical64(n: number): boolean {
-  return isCanonicalNum(n >= 9223372036854775808 ? n - 18446744073709551616 : n);
 }
 
 function isContributory(v: number): boolean {
