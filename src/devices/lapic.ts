@@ -28,6 +28,11 @@ const LVT_MASKED = 1 << 16;
 const TIMER_PERIODIC = 1 << 17;
 const TIMER_TSC_DEADLINE = 2 << 17;
 
+/** Whether physical destination `dest` names local APIC `l`: its ID, or the broadcast ID. */
+export function physicalMatch(l: Lapic, dest: number, x2: boolean): boolean {
+  return dest === l.id || dest === (x2 ? 0xffffffff : 0xff);
+}
+
 /**
  * The target of a lowest-priority message among `lapics` (SDM 11.6.2.4): the lowest processor
  * priority class; ties go to the first (the lowest VP index), which keeps delivery deterministic.

@@ -24,7 +24,7 @@ import { Uart16550 } from "../devices/uart16550.ts";
 import { buildAcpiTables } from "../devices/acpi.ts";
 import { FwCfg } from "../devices/fw_cfg.ts";
 import { Ioapic, IOAPIC_BASE, IOAPIC_SIZE } from "../devices/ioapic.ts";
-import { type Lapic, logicalMatch, lowestPriority } from "../devices/lapic.ts";
+import { type Lapic, logicalMatch, lowestPriority, physicalMatch } from "../devices/lapic.ts";
 import {
   type ApicMessage,
   DM_EXTINT,
@@ -465,7 +465,7 @@ export class Machine {
         ? !self
         : logical
         ? logicalMatch(vp.hv.lapics.get(vtl), dest, x2)
-        : dest === vp.index || dest === (x2 ? 0xffffffff : 0xff);
+        : physicalMatch(vp.hv.lapics.get(vtl), dest, x2);
       if (!hit || !vp.hv.isEnabled(vtl)) continue;
       switch (mode) {
         case 0: // fixed
@@ -521,7 +521,7 @@ export class Machine {
     const targets = this.vps.filter((vp) => {
       const l = vp.hv.lapics.get(Vtl0);
       if (m.destMode === 1) return logicalMatch(l, m.dest, l.x2apic);
-      return m.dest === 0xff || m.dest === l.id;
+      return physicalMatch(l, m.dest, false); // 8-bit destinations
     });
     if (m.deliveryMode === DM_EXTINT) {
       this.#extIntChanged();

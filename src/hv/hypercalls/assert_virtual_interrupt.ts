@@ -40,7 +40,7 @@
 
 import type { Vtl } from "../../core/vtl.ts";
 import type { Lapic } from "../../devices/lapic.ts";
-import { logicalMatch, lowestPriority } from "../../devices/lapic.ts";
+import { logicalMatch, lowestPriority, physicalMatch } from "../../devices/lapic.ts";
 import {
   HV_INTERRUPT_CONTROL_LEVEL_TRIGGERED,
   HV_INTERRUPT_CONTROL_LOGICAL_DESTINATION_MODE,
@@ -91,9 +91,7 @@ defineHypercall({
     for (const vp of h.partition.vps) {
       if (!vp.isEnabled(vtl)) continue;
       const l = vp.lapics.get(vtl);
-      const match = logical
-        ? logicalMatch(l, dest, l.x2apic)
-        : dest === l.id || dest === (l.x2apic ? 0xffffffff : 0xff);
+      const match = logical ? logicalMatch(l, dest, l.x2apic) : physicalMatch(l, dest, l.x2apic);
       if (match) hits.push(l);
     }
     const targets = type === HvX64InterruptTypeLowestPriority && hits.length > 1
