@@ -1955,20 +1955,6 @@ export class Cpu {
     return lo;
   }
 
-  /**
-   * Reads the upper 8 bytes of the 16-byte system descriptor (IA-32e mode) for `sel` from the
-   * GDT/LDT: returns the third dword (base or offset bits 63:32), the fourth in tHi; null when they
-   * lie outside the table.
-   */
-  readDescriptorUpper(sel: number): number | null {
-    const ti = sel & 4;
-    const index = (sel & ~7) + 8;
-    const base = ti ? this.segBase[6]! : this.gdtBase;
-    const limit = ti ? this.segLimit[6]! : this.gdtLimit;
-    if (index + 7 > limit) return null;
-    return this.sysRead64(base + index);
-  }
-
   /** Fills segment cache `seg` from descriptor words. */
   #loadCache(seg: number, lo: number, hi: number): void {
     this.segBase[seg] = descBase(lo, hi);

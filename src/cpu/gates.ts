@@ -165,7 +165,8 @@ function callGate(c: Cpu, sel: number, lo: number, hi: number, call: boolean, ne
   const gerr = sel & ~3, gdpl = descDpl(hi), long = c.longMode;
   let upper = 0;
   if (long) {
-    const up = c.readDescriptorUpper(sel);
+    // The 16-byte form: offset bits 63:32, then a zero type, in the next 8 bytes.
+    const up = c.readDescriptor(sel + 8);
     if (up === null) c.raise(VEC_GP, gerr);
     upper = up;
   }

@@ -439,7 +439,7 @@ function buildLtrLldt(d: Insn, tr: boolean): Op {
     let base = descBase(lo, hi);
     if (c.longMode) {
       // The 16-byte form: base bits 63:32 in the next 8 bytes.
-      const upper = c.readDescriptorUpper(sel);
+      const upper = c.readDescriptor(sel + 8);
       if (upper === null) return c.raise(VEC_GP, err);
       base = upper * TWO32 + base;
       if (!isCanonicalNum(base)) c.raise(VEC_GP, err);
