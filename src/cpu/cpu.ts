@@ -62,7 +62,7 @@ import {
   VEC_TS,
 } from "./regs.ts";
 import { hiOf, isCanonicalNum, TWO32 } from "./u64.ts";
-import { descAttr, descBase, descLimit } from "./descriptor.ts";
+import { descAttr, descBase, descDpl, descIsWritableData, descLimit } from "./descriptor.ts";
 import { interruptTask, tssStack } from "./task.ts";
 import { nullV86DataSegments, pushV86DataSegments } from "./v86.ts";
 
@@ -183,7 +183,8 @@ function dropLarge(tag: Float64Array, lg: Float64Array, key: number): void {
 }
 
 /** Page-walk access kinds (`translate`, `probe`). */
-export const WALK_READ = 0, WALK_WRITE = 1, WALK_EXEC = 2;
+export const WALK_READ = 0, WALK_WRITE = 1;
+const WALK_EXEC = 2;
 
 export class Cpu {
   readonly host: CpuHost;
@@ -1794,7 +1795,7 @@ export class Cpu {
       if (this.readDescriptor(ss) === null) this.raise(VEC_TS, ssErr);
       const sh = this.tHi;
       if (
-        (ss & 3) !== newDpl || ((sh >>> 13) & 3) !== newDpl || (sh & 0x1a00) !== 0x1200
+        (ss & 3) !== newDpl || descDpl(sh) !== newDpl || !descIsWritableData(sh)
       ) this.raise(VEC_TS, ssErr);
       if (!(sh & 0x8000)) this.raise(VEC_SS, ssErr);
       // Leaving virtual-8086 mode: SS is loaded from its descriptor, the pushes are CPL 0's.

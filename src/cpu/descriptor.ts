@@ -6,14 +6,10 @@
  */
 
 /** System descriptor types (S = 0), legacy and IA-32e meanings. */
-export const SYS_TSS16 = 1, SYS_LDT = 2, SYS_TSS16_BUSY = 3, SYS_CALL_GATE16 = 4;
-export const SYS_TASK_GATE = 5, SYS_TSS32 = 9, SYS_TSS32_BUSY = 0xb, SYS_CALL_GATE32 = 0xc;
+export const SYS_TSS16 = 1, SYS_LDT = 2, SYS_CALL_GATE16 = 4;
+export const SYS_TASK_GATE = 5, SYS_TSS32 = 9, SYS_CALL_GATE32 = 0xc;
 /** In IA-32e mode type 9/0xb are the 64-bit TSS and 0xc the 64-bit call gate. */
 export const SYS_CALL_GATE64 = 0xc;
-
-/** Type bits of code/data descriptors. */
-export const TYPE_ACCESSED = 1, TYPE_WRITABLE = 2, TYPE_READABLE = 2, TYPE_EXPAND_DOWN = 4;
-export const TYPE_CONFORMING = 4, TYPE_CODE = 8;
 
 /** The 4-bit type field. */
 export function descType(hi: number): number {
@@ -51,6 +47,11 @@ export function descIsWritableData(hi: number): boolean {
 /** A 64-bit code segment: L = 1, D = 0. */
 export function descIs64Code(hi: number): boolean {
   return (hi & 0x00600000) === 0x00200000;
+}
+
+/** L and D both set: a reserved combination, #GP for a code segment loaded in IA-32e mode. */
+export function descHasLAndD(hi: number): boolean {
+  return (hi & 0x00600000) === 0x00600000;
 }
 
 /** Segment base, bits 31:0 (system descriptors in IA-32e mode add the next dword's bits 63:32). */

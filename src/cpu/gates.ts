@@ -11,6 +11,7 @@ import type { Cpu } from "./cpu.ts";
 import {
   descAttr,
   descDpl,
+  descHasLAndD,
   descIs64Code,
   descIsCode,
   descIsConforming,
@@ -110,7 +111,7 @@ function checkCodeTarget(c: Cpu, sel: number, hi: number): void {
     c.raise(VEC_GP, err);
   }
   if (!descPresent(hi)) c.raise(VEC_NP, err);
-  if (c.longMode && (hi & 0x00600000) === 0x00600000) c.raise(VEC_GP, err); // L and D
+  if (c.longMode && descHasLAndD(hi)) c.raise(VEC_GP, err);
 }
 
 /**
@@ -281,7 +282,7 @@ export function checkReturnCs(c: Cpu, sel: number): void {
   if (!descIsCode(hi) || rpl < c.cpl) c.raise(VEC_GP, err);
   if (descIsConforming(hi) ? dpl > rpl : dpl !== rpl) c.raise(VEC_GP, err);
   if (!descPresent(hi)) c.raise(VEC_NP, err);
-  if (c.longMode && (hi & 0x00600000) === 0x00600000) c.raise(VEC_GP, err);
+  if (c.longMode && descHasLAndD(hi)) c.raise(VEC_GP, err);
 }
 
 /**

@@ -21,6 +21,7 @@ import {
   GS,
   RSP,
   SEG_ATTR_UNUSABLE,
+  SS,
   VEC_GP,
 } from "./regs.ts";
 
@@ -52,7 +53,7 @@ export function loadV86Segments(c: Cpu, sels: readonly number[]): void {
 export function iretToV86(c: Cpu, eip: number, cs: number, eflags: number): void {
   const esp = c.popN(4);
   const sels = [0, cs, 0, 0, 0, 0];
-  sels[2] = c.popN(4); // SS
+  sels[SS] = c.popN(4);
   sels[ES] = c.popN(4);
   sels[DS] = c.popN(4);
   sels[FS] = c.popN(4);
