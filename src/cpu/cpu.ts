@@ -61,7 +61,7 @@ import {
   VEC_SS,
   VEC_TS,
 } from "./regs.ts";
-import { hiOf, isCanonicalNum, TWO32 } from "./u64.ts";
+import { hiOf, isCanonicalNum, setU64, TWO32 } from "./u64.ts";
 import { descAttr, descBase, descDpl, descIsWritableData, descLimit } from "./descriptor.ts";
 import { interruptTask, tssStack } from "./task.ts";
 import { nullV86DataSegments, pushV86DataSegments } from "./v86.ts";
@@ -1890,20 +1890,14 @@ export class Cpu {
       const dv = this.dv;
       let p = pa;
       if (hasErr) {
-        dv.setInt32(p, err, true);
-        dv.setInt32(p + 4, 0, true);
+        setU64(dv, p, err >>> 0);
         p += 8;
       }
-      dv.setInt32(p, retRip | 0, true);
-      dv.setInt32(p + 4, hiOf(retRip), true);
-      dv.setInt32(p + 8, oldCs, true);
-      dv.setInt32(p + 12, 0, true);
-      dv.setInt32(p + 16, flags, true);
-      dv.setInt32(p + 20, 0, true);
-      dv.setInt32(p + 24, oldRsp | 0, true);
-      dv.setInt32(p + 28, hiOf(oldRsp), true);
-      dv.setInt32(p + 32, oldSs, true);
-      dv.setInt32(p + 36, 0, true);
+      setU64(dv, p, retRip);
+      setU64(dv, p + 8, oldCs);
+      setU64(dv, p + 16, flags);
+      setU64(dv, p + 24, oldRsp);
+      setU64(dv, p + 32, oldSs);
       this.mem.touch(pa, size);
     } else {
       let p = base;
