@@ -82,7 +82,7 @@ Deno.test("decode cache: one write invalidates every block it overlaps, and only
 });
 
 Deno.test("decode cache: a block runs on past a conditional branch not taken and stops at one taken", () => {
-  const { cpu } = run((a) => {
+  const { cpu, img } = run((a) => {
     const loop = a.label("loop"), odd = a.label("odd");
     a.mov(ecx, 100).xor(ebx, ebx).xor(edx, edx);
     a.bind(loop).i("inc", ebx);
@@ -95,4 +95,7 @@ Deno.test("decode cache: a block runs on past a conditional branch not taken and
   assert.equal(cpu.lo[2], 50);
   // 3 + 50 odd iterations of 5 + 50 even ones of 6 + HLT.
   assert.equal(cpu.icount, 3 + 50 * 5 + 50 * 6 + 1);
+  // One block from the loop start through the loop's jnz: the not-taken jnz did not end it.
+  const loop = img.labels.get("loop")!; // identity-mapped: RIP = linear = physical
+  assert.equal(cpu.code.lookup(cpu, loop, loop, loop).n, 6);
 });
